@@ -1,0 +1,28 @@
+# Two entry points on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is pinned in the same pip call: an unpinned resolver would pull CUDA wheels.
+TORCH := torch==2.13.0
+
+.PHONY: run test bench install clean
+
+$(BIN)/dexlite: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH) -e ".[dev]"
+	@touch $@
+
+install: $(BIN)/dexlite
+
+run: install
+	$(BIN)/dvc repro
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

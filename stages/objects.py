@@ -1,0 +1,26 @@
+"""DVC stage `objects`: build the object set (meshes, SDF grids, point clouds, splits).
+
+Usage: python stages/objects.py OUT_DIR METRICS_JSON
+"""
+import sys
+from pathlib import Path
+
+from dexlite_core.data.files import write_json
+from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
+from dexlite_core.params import build, load_params
+
+
+def main(out_dir: str, metrics_path: str) -> None:
+    params = load_params()
+    config = build(ObjectsConfig, params["objects"], "objects")
+    curate = params.get("curate", {})
+    source = build(DatasetSource, {"kind": curate.get("source", "optimize"),
+                                   "dexgraspnet_root": curate.get("dexgraspnet_root")}, "curate")
+    metrics = build_objects(config, source, Path(out_dir))
+    write_json(metrics_path, metrics)
+    print(f"objects: {metrics['n_objects']} built ({metrics['n_train']} train / {metrics['n_val']} val / "
+          f"{metrics['n_test']} test), {metrics['n_rejected']} rejected")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
