@@ -59,7 +59,7 @@ class MjcfOptions:
     """Which hand MJCF to build."""
 
     free_palm: bool = False  #: add a free joint to the palm (simulation); else the palm is fixed
-    visual: bool = False  #: keep the visual STL geoms (rendering); collision primitives always stay
+    visual: bool = False  #: keep the visual STL geoms and sites (rendering); collision primitives always stay
     actuators: bool = False  #: position actuators on the 18 driven joints
     coupling: bool = True  #: the J0/J1 tendons of FF, MF, RF, LF
     actuator_kp: float = 1.0  #: position gain, N m / rad (robot.xml uses 1)
@@ -89,8 +89,7 @@ def _strip_visuals(body: ET.Element) -> None:
             if geom.get("name", "").startswith(PREFIX + "V_"):
                 parent.remove(geom)
         for site in list(parent.findall("site")):
-            if site.get("class") == PREFIX + "D_Touch":
-                parent.remove(site)
+            parent.remove(site)
 
 
 def _coupling_tendons(shared: ET.Element) -> list[ET.Element]:

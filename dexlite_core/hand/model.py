@@ -326,18 +326,17 @@ class HandModel:
         k = scale.unsqueeze(-1)
         offset = points - (frame_rows[:, 9:] / k).unsqueeze(1)
         size = self.primitives.size[prim] / k
-        grow = 0.0 if inflate is None else inflate.unsqueeze(-1)
+        grow = torch.zeros_like(k) if inflate is None else inflate.unsqueeze(-1)
         rot = frame_rows[:, :9].view(-1, 3, 3)
-        inside = torch.zeros(points.shape[:2], dtype=torch.bool, device=points.device)
-        cap = self.primitives.is_capsule[prim]
-        c, x = cap.nonzero().squeeze(1), (~cap).nonzero().squeeze(1)
-        o = offset[c]
-        z = (o * rot[c, :, 2].unsqueeze(1)).sum(-1)
-        dz = (z.abs() - size[c, 1:2]).clamp(min=0)
-        reach = size[c, 0:1] + (grow if inflate is None else grow[c])
-        inside[c] = (o * o).sum(-1) - z * z + dz * dz < reach * reach
-        box_half = size[x] + (grow if inflate is None else grow[x])
-        inside[x] = (torch.bmm(offset[x], rot[x]).abs() < box_half.unsqueeze(1)).all(-1)
+        # Capsule test on every row (nearly all rows are capsules), boxes overwrite their rows.
+        z = torch.linalg.vecdot(offset, rot[:, :, 2].unsqueeze(1))
+        dz = (z.abs() - size[:, 1:2]).clamp(min=0)
+        reach = size[:, 0:1] + grow
+        inside = torch.linalg.vector_norm(offset, dim=-1).square() - z * z + dz * dz < reach * reach
+        box = (~self.primitives.is_capsule[prim]).nonzero().squeeze(1)
+        if len(box):
+            local = torch.bmm(offset[box], rot[box]).abs()
+            inside[box] = (local < (size[box] + grow[box]).unsqueeze(1)).all(-1)
         return inside
 
     def _depth_rows(self, frame_rows: Tensor, prim: Tensor, points: Tensor) -> Tensor:

@@ -1,0 +1,48 @@
+"""Shared benchmark plumbing: timing by median of repeats, results merged per device."""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dexlite_core.data.files import write_json  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+
+
+def devices() -> list[str]:
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = 7, warmup: int = 2, device: str = "cpu") -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs (CUDA synchronized)."""
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def write_results(name: str, figures: dict[str, float]) -> None:
+    """Merge ``figures`` into bench/results/<name>.json (keys of other devices are kept) and print them."""
+    path = RESULTS / f"{name}.json"
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    merged.update({k: round(float(v), 4) for k, v in figures.items()})
+    write_json(path, merged)
+    print(json.dumps(figures, indent=2))
