@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Stage commands call `python`: the venv's, with the venv first on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 # torch is pinned in the same pip call: an unpinned resolver would pull CUDA wheels.
 TORCH := torch==2.13.0
 

@@ -76,6 +76,25 @@ def penetration(hand: HandModel, objects: ObjectSet, frames: LinkFrames, obj: Te
                             obj, scale)
 
 
+def nearest_contacts(hand: HandModel, objects: ObjectSet, pose: HandPose, obj: Tensor, scale: Tensor,
+                     k: int = 4) -> Tensor:
+    """The ``k`` contact candidates closest to the surface (by |d|), on distinct links: (B, k).
+
+    Scores grasps that come without contact indices (datasets, the network's output)."""
+    with torch.no_grad():
+        points = hand.all_contact_candidates(hand.link_frames(pose))
+        b, n, _ = points.shape
+        d = objects.signed_distance(points.reshape(-1, 3), obj.repeat_interleave(n), scale.repeat_interleave(n)).view(b, n).abs()
+        # Best candidate per link, then the k best links.
+        n_links = len(hand.link_names)
+        per_link = torch.full((b, n_links), float("inf"), device=d.device, dtype=d.dtype)
+        per_link = per_link.scatter_reduce(1, hand.contact_link.expand(b, -1), d, reduce="amin")
+        best_links = per_link.topk(k, dim=1, largest=False).indices  # (B, k)
+        on_link = hand.contact_link.unsqueeze(0).unsqueeze(0) == best_links.unsqueeze(-1)  # (B, k, N)
+        masked = torch.where(on_link, d.unsqueeze(1), torch.full_like(d.unsqueeze(1), float("inf")))
+        return masked.argmin(-1)
+
+
 def grasp_energy(hand: HandModel, objects: ObjectSet, pose: HandPose, contact_index: Tensor,
                  obj: Tensor, scale: Tensor) -> EnergyTerms:
     """All five energies for grasps ``pose`` with contacts ``contact_index`` (B, K) chosen among
@@ -89,3 +108,17 @@ def grasp_energy(hand: HandModel, objects: ObjectSet, pose: HandPose, contact_in
         spen=hand.self_penetration(frames),
         joints=joint_limit_violation(pose.joints),
     )
+
+
+def score_grasps(hand: HandModel, objects: ObjectSet, pose: HandPose, obj: Tensor, scale: Tensor,
+                 batch: int = 2048) -> EnergyTerms:
+    """Energies of grasps without contact indices (contacts: :func:`nearest_contacts`), in
+    batches, without gradients."""
+    parts = []
+    with torch.no_grad():
+        for i in range(0, len(pose), batch):
+            sl = slice(i, i + batch)
+            p = pose.index(sl)
+            contacts = nearest_contacts(hand, objects, p, obj[sl], scale[sl])
+            parts.append(grasp_energy(hand, objects, p, contacts, obj[sl], scale[sl]))
+    return EnergyTerms(*(torch.cat([getattr(t, f.name) for t in parts]) for f in fields(EnergyTerms)))

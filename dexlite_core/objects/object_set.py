@@ -46,6 +46,9 @@ class ObjectSet:
         npts = {len(g.points) for g in items}
         if len(res) != 1 or len(ext) != 1 or len(npts) != 1:
             raise ValueError(f"objects must share SDF resolution/extent and point count, got {res}, {ext}, {npts}")
+        for g in items:
+            if not (np.isfinite(g.sdf).all() and np.isfinite(g.points).all() and np.isfinite(g.normals).all()):
+                raise ValueError(f"object {g.code}: its SDF grid or point cloud holds NaN; rebuild it (dvc repro objects)")
         bounds = [chunk_bounds(g.points) for g in items]
 
         def stack(arrays):

@@ -17,6 +17,8 @@ import torch
 import trimesh
 from torch import Tensor
 
+from dexlite_core.objects.mesh import MeshError
+
 
 @dataclass(frozen=True)
 class SdfSpec:
@@ -44,6 +46,8 @@ def exact_signed_distance(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarr
         return np.zeros(0)
     # point-cloud-utils squeezes its outputs for a single query: always ask for two or more.
     points = np.ascontiguousarray(np.concatenate([points, points[:1]]) if n == 1 else points, dtype=np.float64)
+    # Zero-area triangles add no surface but give NaN barycentric coordinates: leave them out.
+    mesh = trimesh.Trimesh(mesh.vertices, mesh.faces[mesh.area_faces > 1e-14], process=False)
     v = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
     f = np.ascontiguousarray(mesh.faces, dtype=np.int64)
     _, face, bary = pcu.closest_points_on_mesh(points, v, f)
@@ -90,6 +94,8 @@ def compute_sdf_grid(mesh: trimesh.Trimesh, spec: SdfSpec = SdfSpec()) -> np.nda
     slack = np.sqrt(3) * spec.extent / (spec.coarse_resolution - 1)
     near = np.abs(fine) < spec.band + slack
     fine[near] = exact_signed_distance(mesh, _lattice(spec.resolution, spec.extent)[near])
+    if not np.isfinite(fine).all():
+        raise MeshError(f"signed distances of this mesh came out non-finite ({(~np.isfinite(fine)).sum()} samples)")
     return fine.reshape((spec.resolution,) * 3).astype(np.float32)
 
 
@@ -103,7 +109,8 @@ def trilinear(grids: Tensor, resolution: int, extent: float, x: Tensor, obj: Ten
     inside = x.clamp(-extent, extent)
     outside = torch.sqrt(((x - inside) ** 2).sum(-1) + 1e-12) - 1e-6
     u = (inside + extent) * ((resolution - 1) / (2 * extent))
-    i0 = u.detach().floor().clamp(0, resolution - 2)
+    # NaN coordinates must give NaN, not an out-of-range index: index with a finite stand-in.
+    i0 = torch.nan_to_num(u.detach()).floor().clamp(0, resolution - 2)
     frac = u - i0
     i0 = i0.long()
     base = obj * resolution ** 3 + (i0[:, 0] * resolution + i0[:, 1]) * resolution + i0[:, 2]

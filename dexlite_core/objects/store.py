@@ -89,7 +89,10 @@ def build_object(job: BuildJob, spec: GeometrySpec, out_dir: Path) -> BuildResul
         if np.linalg.norm(prepared.mesh.vertices, axis=1).max() >= spec.sdf.extent:
             raise MeshError(f"{job.source_path}: extends beyond the SDF grid (|x| >= {spec.sdf.extent}); "
                             "is it really normalized?")
-        sdf = compute_sdf_grid(prepared.mesh, spec.sdf)
+        try:
+            sdf = compute_sdf_grid(prepared.mesh, spec.sdf)
+        except MeshError as exc:
+            raise MeshError(f"{job.source_path}: {exc}") from exc
         points, normals = surface_cloud(prepared.mesh, spec.n_points, seed=stable_seed(spec.seed, "cloud", job.code) % 2 ** 32)
     except MeshError as exc:
         return BuildResult(job.code, None, str(exc))

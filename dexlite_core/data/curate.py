@@ -1,0 +1,93 @@
+"""The ``curate`` stage: the seed grasp table, from our optimizer or a DexGraspNet release."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from dexlite_core.conventions import resolve_device
+from dexlite_core.data.dexgraspnet import DexGraspNetError, read_dexgraspnet_file
+from dexlite_core.data.grasps import ENERGY_COLUMNS, GraspTable, write_grasps
+from dexlite_core.energy import score_grasps
+from dexlite_core.hand.model import HandModel
+from dexlite_core.objects.pipeline import DatasetSource
+from dexlite_core.objects.store import load_object_set, read_objects, write_table
+from dexlite_core.optimize.seed import SeedConfig, seed_grasps
+
+REJECT_SCHEMA = pa.schema([("object_code", pa.string()), ("grasp_id", pa.int64()), ("reason", pa.string())])
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    source: DatasetSource = field(default_factory=DatasetSource)
+    splits: tuple[str, ...] = ("train", "val")  #: object splits to curate grasps for
+    optimize: SeedConfig = field(default_factory=SeedConfig)
+
+
+def _energy_quantiles(table: GraspTable) -> dict[str, float]:
+    out = {}
+    for i, name in enumerate(ENERGY_COLUMNS):
+        values = table.energies[:, i]
+        values = values[np.isfinite(values)]
+        if len(values):
+            for q in (50, 90):
+                out[f"{name}_p{q}"] = float(np.percentile(values, q))
+    return out
+
+
+def curate(config: CurateConfig, objects_dir: Path, out_dir: Path) -> dict:
+    """Write ``grasps.parquet`` and ``rejects.parquet`` into ``out_dir``; return metrics."""
+    objects_table = read_objects(objects_dir)
+    codes = [c for c, s in zip(objects_table.object_code, objects_table.split) if s in config.splits]
+    if not codes:
+        raise ValueError(f"{objects_dir}/objects.parquet has no objects in splits {config.splits}")
+    scales = dict(zip(objects_table.object_code, objects_table.scales))
+    device = resolve_device(config.optimize.device)
+    hand = HandModel(device=device)
+    objects = load_object_set(objects_dir, codes, device=device)
+    if config.source.kind == "optimize":
+        groups = [(c, float(s)) for c in codes for s in scales[c]]
+        result = seed_grasps(hand, objects, groups, config.optimize)
+        table, rejects = result.accepted, []
+        metrics = {"attempts": result.attempts, "accepted": len(table),
+                   "acceptance_rate": len(table) / max(result.attempts, 1),
+                   "accepted_per_s": len(table) / max(result.seconds, 1e-9), "optimize_seconds": result.seconds}
+    else:
+        table, rejects = ingest_dexgraspnet(Path(config.source.dexgraspnet_root), codes)
+        obj = objects.index_of(list(table.object_code))
+        terms = score_grasps(hand, objects, table.poses(device=device), obj,
+                             torch.as_tensor(table.scale, device=device))
+        table = replace(table, energies=torch.stack([terms.fc, terms.dis, terms.pen, terms.spen, terms.joints],
+                                                    1).cpu().numpy())
+        metrics = {"ingested": len(table)}
+    if len(table) == 0:
+        raise ValueError("curate produced no usable grasps: " + (rejects[0]["reason"] if rejects else
+                         "no optimization attempt met the energy thresholds; raise curate.optimize.anneal.steps"))
+    out_dir = Path(out_dir)
+    write_grasps(out_dir / "grasps.parquet", table)
+    write_table(out_dir / "rejects.parquet", rejects, REJECT_SCHEMA)
+    metrics.update(n_grasps=len(table), n_rejected=len(rejects), n_objects=len(set(table.object_code)),
+                   **_energy_quantiles(table))
+    return metrics
+
+
+def ingest_dexgraspnet(root: Path, codes: list[str]) -> tuple[GraspTable, list[dict]]:
+    """Read ``dataset/<code>.npy`` for each code; corrupt files and bad records become rejects."""
+    tables, rejects = [], []
+    for code in codes:
+        path = root / "dataset" / f"{code}.npy"
+        try:
+            result = read_dexgraspnet_file(path)
+        except DexGraspNetError as exc:
+            rejects.append({"object_code": code, "grasp_id": -1, "reason": str(exc)})
+            continue
+        tables.append(result.table)
+        rejects.extend(result.rejects)
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        raise ValueError(f"no usable DexGraspNet grasps under {root}/dataset: "
+                         + (rejects[0]["reason"] if rejects else "no files for the built objects"))
+    return GraspTable.concat(tables).sorted(), rejects

@@ -1,0 +1,250 @@
+"""The grasp table: one row per grasp, exchanged between stages as Parquet.
+
+Rows are sorted by (object_code, scale, grasp_id). The schema metadata records the joint
+order, frame and rotation conventions, the hand model and the writer's version; a reader
+rejects a table whose metadata disagree with this code.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from dexlite_core.conventions import HAND_MODEL_NAME, JOINT_NAMES, NUM_JOINTS, HandPose, matrix_to_quat, quat_to_matrix
+from dexlite_core.data.files import atomic_path
+
+SCHEMA_VERSION = "1"
+SOURCES = ("dexgraspnet", "optimize", "cvae", "postopt", "expand")
+ENERGY_COLUMNS = ("E_fc", "E_dis", "E_pen", "E_spen", "E_joints")
+CONVENTIONS = {
+    "frame": "palm (robot0:palm) pose in the scaled object frame, metres: x_obj = R x_palm + t",
+    "quaternion": "w, x, y, z",
+    "joints": "radians, joint_names order",
+    "object_normalization": "bbox centre at origin, divided by 1.03 x max vertex radius, times scale",
+}
+
+
+class GraspTableError(ValueError):
+    """A grasp table that this version cannot use; the message names the file and the fix."""
+
+
+def _metadata() -> dict[bytes, bytes]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        writer = version("dexlite")
+    except PackageNotFoundError:
+        writer = "unknown"
+    meta = {"schema_version": SCHEMA_VERSION, "joint_names": JOINT_NAMES, "hand_model": HAND_MODEL_NAME,
+            "conventions": CONVENTIONS, "writer": f"dexlite {writer}"}
+    return {b"dexlite": json.dumps(meta, sort_keys=True).encode()}
+
+
+_CHECKED_KEYS = ("schema_version", "joint_names", "hand_model", "conventions")
+
+SCHEMA = pa.schema([
+    ("object_code", pa.string()),
+    ("scale", pa.float32()),
+    ("grasp_id", pa.int64()),
+    ("source", pa.string()),
+    ("wrist_pos", pa.list_(pa.float32(), 3)),
+    ("wrist_quat", pa.list_(pa.float32(), 4)),
+    ("joints", pa.list_(pa.float32(), NUM_JOINTS)),
+    *[(c, pa.float32()) for c in ENERGY_COLUMNS],
+    ("sim_success", pa.bool_()),
+    ("sim_dirs_passed", pa.int8()),
+    ("obj_disp", pa.float32()),
+    ("obj_rot", pa.float32()),
+    ("pen_depth", pa.float32()),
+    ("fail_reason", pa.string()),
+])
+
+
+@dataclass(frozen=True)
+class SimColumns:
+    """Simulation results, one entry per grasp."""
+
+    success: np.ndarray  #: (N,) bool
+    dirs_passed: np.ndarray  #: (N,) int8, six-direction test: directions held (-1: not run)
+    obj_disp: np.ndarray  #: (N,) float32, metres the object moved relative to the hand
+    obj_rot: np.ndarray  #: (N,) float32, degrees the object turned relative to the hand
+    pen_depth: np.ndarray  #: (N,) float32, initial object-into-hand depth, metres
+    fail_reason: np.ndarray  #: (N,) object: str, "" when it passed
+
+
+@dataclass(frozen=True)
+class GraspTable:
+    object_code: np.ndarray  #: (N,) object (str)
+    scale: np.ndarray  #: (N,) float32
+    grasp_id: np.ndarray  #: (N,) int64
+    source: np.ndarray  #: (N,) object (str), one of SOURCES
+    wrist_pos: np.ndarray  #: (N, 3) float32, metres, object frame
+    wrist_quat: np.ndarray  #: (N, 4) float32, w x y z
+    joints: np.ndarray  #: (N, 22) float32, JOINT_NAMES order
+    energies: np.ndarray  #: (N, 5) float32, ENERGY_COLUMNS, NaN where not computed
+    sim: SimColumns | None = None  #: None until simulated
+
+    def __post_init__(self) -> None:
+        n = len(self.object_code)
+        shapes = {"scale": (n,), "grasp_id": (n,), "source": (n,), "wrist_pos": (n, 3), "wrist_quat": (n, 4),
+                  "joints": (n, NUM_JOINTS), "energies": (n, len(ENERGY_COLUMNS))}
+        for name, shape in shapes.items():
+            if getattr(self, name).shape != shape:
+                raise GraspTableError(f"grasp table column {name} has shape {getattr(self, name).shape}, expected {shape}")
+
+    def __len__(self) -> int:
+        return len(self.object_code)
+
+    @staticmethod
+    def from_poses(object_code, scale, grasp_id, source: str, pose: HandPose,
+                   energies: np.ndarray | None = None) -> "GraspTable":
+        n = len(pose)
+        return GraspTable(
+            object_code=np.asarray(object_code, dtype=object), scale=np.asarray(scale, dtype=np.float32),
+            grasp_id=np.asarray(grasp_id, dtype=np.int64), source=np.full(n, source, dtype=object),
+            wrist_pos=pose.wrist_pos.detach().cpu().numpy().astype(np.float32),
+            wrist_quat=_canonical_quat32(matrix_to_quat(pose.wrist_rot.detach().double()).cpu().numpy()),
+            joints=pose.joints.detach().cpu().numpy().astype(np.float32),
+            energies=np.full((n, len(ENERGY_COLUMNS)), np.nan, np.float32) if energies is None
+            else np.asarray(energies, dtype=np.float32),
+        )
+
+    def poses(self, device="cpu", dtype=torch.float32) -> HandPose:
+        return HandPose(torch.as_tensor(self.wrist_pos, dtype=dtype, device=device),
+                        quat_to_matrix(torch.as_tensor(self.wrist_quat, dtype=torch.float64)).to(device, dtype),
+                        torch.as_tensor(self.joints, dtype=dtype, device=device))
+
+    def energy(self, column: str) -> np.ndarray:
+        return self.energies[:, ENERGY_COLUMNS.index(column)]
+
+    def select(self, index) -> "GraspTable":
+        """Rows by boolean mask or integer index."""
+        sim = None if self.sim is None else SimColumns(*(getattr(self.sim, f.name)[index] for f in fields(SimColumns)))
+        return replace(self, **{f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "sim"}, sim=sim)
+
+    def with_sim(self, sim: SimColumns) -> "GraspTable":
+        return replace(self, sim=sim)
+
+    def sorted(self) -> "GraspTable":
+        order = np.lexsort((self.grasp_id, self.scale, self.object_code.astype(str)))
+        return self.select(order)
+
+    @staticmethod
+    def concat(tables: list["GraspTable"]) -> "GraspTable":
+        if not tables:
+            raise GraspTableError("nothing to concatenate")
+        with_sim = [t.sim is not None for t in tables]
+        if any(with_sim) and not all(with_sim):
+            raise GraspTableError("cannot concatenate simulated and unsimulated grasp tables")
+        sim = None if not all(with_sim) else SimColumns(
+            *(np.concatenate([getattr(t.sim, f.name) for t in tables]) for f in fields(SimColumns)))
+        return GraspTable(**{f.name: np.concatenate([getattr(t, f.name) for t in tables])
+                             for f in fields(GraspTable) if f.name != "sim"}, sim=sim)
+
+
+def _canonical_quat32(q: np.ndarray) -> np.ndarray:
+    """float32 quaternions that survive "normalize in float64, round to float32" unchanged, so
+    conversions through other rotation formats (DexGraspNet's Euler angles) round-trip exactly."""
+    q32 = q.astype(np.float32)
+    for _ in range(4):
+        q64 = q32.astype(np.float64)
+        again = (q64 / np.linalg.norm(q64, axis=-1, keepdims=True)).astype(np.float32)
+        if np.array_equal(again, q32):
+            break
+        q32 = again
+    return q32
+
+
+def _fixed_list(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), pa.float32()), width)
+
+
+def _nullable(values: np.ndarray, kind) -> pa.Array:
+    return pa.array(values, kind, from_pandas=True)  # NaN -> null
+
+
+def to_arrow(table: GraspTable) -> pa.Table:
+    n = len(table)
+    columns = {
+        "object_code": pa.array(table.object_code.astype(str), pa.string()),
+        "scale": pa.array(table.scale, pa.float32()),
+        "grasp_id": pa.array(table.grasp_id, pa.int64()),
+        "source": pa.array(table.source.astype(str), pa.string()),
+        "wrist_pos": _fixed_list(table.wrist_pos, 3),
+        "wrist_quat": _fixed_list(table.wrist_quat, 4),
+        "joints": _fixed_list(table.joints, NUM_JOINTS),
+        **{c: _nullable(table.energies[:, i], pa.float32()) for i, c in enumerate(ENERGY_COLUMNS)},
+    }
+    sim = table.sim
+    if sim is None:
+        columns.update({name: pa.nulls(n, SCHEMA.field(name).type)
+                        for name in ("sim_success", "sim_dirs_passed", "obj_disp", "obj_rot", "pen_depth", "fail_reason")})
+    else:
+        columns.update(
+            sim_success=pa.array(sim.success, pa.bool_()), sim_dirs_passed=pa.array(sim.dirs_passed, pa.int8()),
+            obj_disp=_nullable(sim.obj_disp, pa.float32()), obj_rot=_nullable(sim.obj_rot, pa.float32()),
+            pen_depth=_nullable(sim.pen_depth, pa.float32()), fail_reason=pa.array(sim.fail_reason.astype(str), pa.string()))
+    return pa.table(columns, schema=SCHEMA.with_metadata(_metadata()))
+
+
+def write_grasps(path: str | Path, table: GraspTable) -> None:
+    """Sort and write atomically."""
+    with atomic_path(path) as tmp:
+        pq.write_table(to_arrow(table.sorted()), tmp)
+
+
+def _check_metadata(path: Path, schema: pa.Schema) -> None:
+    raw = (schema.metadata or {}).get(b"dexlite")
+    if raw is None:
+        raise GraspTableError(f"{path}: not a DexLite grasp table (no dexlite metadata); "
+                              "convert DexGraspNet files with the curate stage")
+    meta = json.loads(raw)
+    expected = json.loads(_metadata()[b"dexlite"])
+    for key in _CHECKED_KEYS:
+        if meta.get(key) != expected[key]:
+            raise GraspTableError(f"{path}: its {key} ({str(meta.get(key))[:80]}) differs from this version's "
+                                  f"({str(expected[key])[:80]}); regenerate it with `dvc repro`")
+
+
+def read_grasps(path: str | Path) -> GraspTable:
+    path = Path(path)
+    if not path.exists():
+        raise GraspTableError(f"{path}: no such grasp table; run `dvc repro` to produce it")
+    try:
+        arrow = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise GraspTableError(f"{path}: not a readable Parquet file ({exc}); regenerate it with `dvc repro`") from exc
+    _check_metadata(path, arrow.schema)
+    if arrow.schema.remove_metadata() != SCHEMA:
+        raise GraspTableError(f"{path}: columns differ from the grasp table schema; regenerate it with `dvc repro`")
+
+    def floats(name, width=None):
+        col = arrow.column(name).combine_chunks()
+        if width is None:
+            return col.to_numpy(zero_copy_only=False).astype(np.float32)
+        return col.flatten().to_numpy().astype(np.float32).reshape(-1, width)
+
+    sim = None
+    if arrow.num_rows and arrow.column("sim_success").null_count == 0:
+        sim = SimColumns(
+            success=arrow.column("sim_success").to_numpy().astype(bool),
+            dirs_passed=arrow.column("sim_dirs_passed").to_numpy(zero_copy_only=False).astype(np.int8),
+            obj_disp=floats("obj_disp"), obj_rot=floats("obj_rot"), pen_depth=floats("pen_depth"),
+            fail_reason=np.array(arrow.column("fail_reason").to_pylist(), dtype=object))
+    table = GraspTable(
+        object_code=np.array(arrow.column("object_code").to_pylist(), dtype=object),
+        scale=floats("scale"), grasp_id=arrow.column("grasp_id").to_numpy().astype(np.int64),
+        source=np.array(arrow.column("source").to_pylist(), dtype=object),
+        wrist_pos=floats("wrist_pos", 3), wrist_quat=floats("wrist_quat", 4), joints=floats("joints", NUM_JOINTS),
+        energies=np.stack([floats(c) for c in ENERGY_COLUMNS], axis=1) if arrow.num_rows
+        else np.zeros((0, len(ENERGY_COLUMNS)), np.float32),
+        sim=sim,
+    )
+    if not (np.isfinite(table.wrist_pos).all() and np.isfinite(table.wrist_quat).all() and np.isfinite(table.joints).all()):
+        raise GraspTableError(f"{path}: contains NaN poses; regenerate it with `dvc repro`")
+    return table

@@ -1,0 +1,182 @@
+"""Annealed gradient optimization of grasp energies (DexGraspNet's MALA-like annealing).
+
+Each step proposes a gradient step on the pose (RMSProp-normalized) and re-draws every contact
+index with some probability, then accepts the proposal per grasp with probability
+exp((E_old - E_new) / T). Step size and temperature decay geometrically. With temperature 0
+only improvements are accepted, which makes it a plain descent (the post-optimizer's mode).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from dexlite_core.conventions import JOINT_LOWER, JOINT_SLICE, JOINT_UPPER, ROT6D_SLICE, matrix_to_rot6d, rot6d_to_matrix
+from dexlite_core.energy import EnergyTerms
+from dexlite_core.optimize.problem import GraspProblem, GroupRandom, couple_joints
+
+
+@dataclass(frozen=True)
+class EnergyThresholds:
+    """A grasp is accepted when every term is below its threshold (DexGraspNet's proxies)."""
+
+    fc: float = 0.3
+    dis: float = 0.005  #: metres, summed over contacts
+    pen: float = 0.001  #: metres, summed over object points
+    spen: float = 0.001
+    joints: float = 0.001
+
+    def passes(self, terms: EnergyTerms) -> Tensor:
+        return ((terms.fc < self.fc) & (terms.dis < self.dis) & (terms.pen < self.pen)
+                & (terms.spen < self.spen) & (terms.joints < self.joints))
+
+
+@dataclass(frozen=True)
+class AnnealConfig:
+    steps: int = 400
+    step_size: float = 0.01  #: first step, in RMS-normalized pose units (m / rot6d / rad)
+    step_size_end: float = 0.0002  #: last step; decays exponentially in between
+    temperature: float = 18.0  #: first Metropolis temperature (energy units)
+    temperature_end: float = 0.001  #: last temperature; 0 with temperature 0 = plain descent
+    rms_decay: float = 0.1  #: weight of the newest squared gradient in the running mean (DexGraspNet: 0.98)
+    switch_probability: float = 0.5  #: chance that each contact index is re-drawn per step
+    switch_temperature: float = 0.002  #: re-drawn indices favour candidates near the surface,
+    #: with probability ~ exp(-|d| / this) (metres); 0 draws uniformly like DexGraspNet
+    switch_refresh: int = 4  #: steps between updates of the candidates' surface distances
+    n_contacts: int = 4
+    check_every: int = 25  #: steps between early-stop checks
+    patience: int = 4  #: stop after this many checks without a new accepted grasp (0: never)
+    thresholds: EnergyThresholds = field(default_factory=EnergyThresholds)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.n_contacts < 1:
+            raise ValueError(f"steps and n_contacts must be >= 1, got {self.steps}, {self.n_contacts}")
+        if not 0 < self.step_size_end <= self.step_size < 1:
+            raise ValueError(f"need 0 < step_size_end <= step_size < 1, got {self.step_size_end}, {self.step_size}")
+        if not (0 <= self.temperature_end <= self.temperature) or (self.temperature_end == 0 < self.temperature):
+            raise ValueError("need 0 < temperature_end <= temperature, or both 0 for plain descent")
+        if not 0 <= self.switch_probability <= 1 or not 0 < self.rms_decay <= 1:
+            raise ValueError("switch_probability must be in [0, 1] and rms_decay in (0, 1]")
+
+
+@dataclass(frozen=True)
+class AnnealResult:
+    pose: Tensor  #: (B, 31) final pose vectors (joints coupled and clamped to their limits)
+    contacts: Tensor  #: (B, K) final contact indices
+    terms: EnergyTerms  #: energies of the final poses
+    accepted: Tensor  #: (B,) bool, meets the thresholds
+    steps: int  #: steps run (early stop may end sooner)
+    seconds: float
+
+
+def _schedule(start: float, end: float, k: int, steps: int) -> float:
+    """Exponential interpolation from ``start`` (step 0) to ``end`` (last step)."""
+    if start == end or steps == 1:
+        return start
+    return start * (end / start) ** (k / (steps - 1))
+
+
+def finalize(problem: GraspProblem, pose: Tensor) -> Tensor:
+    """Orthonormal rot6d, coupled J0 and joints inside their limits: the pose as it is stored."""
+    pose = pose.detach().clone()
+    pose[:, ROT6D_SLICE] = matrix_to_rot6d(rot6d_to_matrix(pose[:, ROT6D_SLICE]))
+    joints = couple_joints(pose[:, JOINT_SLICE]) if problem.couple else pose[:, JOINT_SLICE]
+    lo = torch.as_tensor(JOINT_LOWER, device=pose.device)
+    hi = torch.as_tensor(JOINT_UPPER, device=pose.device)
+    pose[:, JOINT_SLICE] = torch.maximum(torch.minimum(joints, hi), lo)
+    return pose
+
+
+def anneal(problem: GraspProblem, pose: Tensor, contacts: Tensor, config: AnnealConfig, rng: GroupRandom,
+           switch_contacts: bool = True) -> AnnealResult:
+    """Optimize pose vectors (B, 31) and contact indices (B, K) for ``problem``."""
+    start = time.perf_counter()
+    n_candidates = problem.hand.n_contact_candidates
+    terms, energy, grad = problem.energy_and_grad(pose, contacts)
+    pose = pose.detach().clone()
+    mean_sq = torch.zeros_like(pose)
+    best_accepted, stale, steps = -1, 0, config.steps
+    kept_pose, kept_contacts = pose.clone(), contacts.clone()
+    has_kept = torch.zeros(len(pose), dtype=torch.bool, device=pose.device)
+    for k in range(config.steps):
+        step = _schedule(config.step_size, config.step_size_end, k, config.steps)
+        temperature = _schedule(config.temperature, config.temperature_end, k, config.steps)
+        mean_sq = config.rms_decay * grad * grad + (1 - config.rms_decay) * mean_sq
+        proposal = pose - step * grad / (mean_sq.sqrt() + 1e-6)
+        new_contacts = contacts
+        if switch_contacts and config.switch_probability > 0:
+            switch = rng.rand(config.n_contacts) < config.switch_probability
+            if config.switch_temperature > 0:
+                if k % config.switch_refresh == 0:
+                    candidate_distance = _candidate_distances(problem, pose)
+                drawn = _draw_near(candidate_distance, config, rng)
+            else:
+                drawn = rng.randint(n_candidates, config.n_contacts)
+            new_contacts = torch.where(switch, drawn, contacts)
+        new_terms, new_energy, new_grad = problem.energy_and_grad(proposal, new_contacts)
+        u = rng.rand()
+        if temperature > 0:
+            accept = u < torch.exp(((energy - new_energy) / temperature).clamp(max=0.0))
+        else:
+            accept = new_energy < energy
+        accept &= torch.isfinite(new_energy)
+        pose = torch.where(accept.unsqueeze(-1), proposal, pose)
+        contacts = torch.where(accept.unsqueeze(-1), new_contacts, contacts)
+        grad = torch.where(accept.unsqueeze(-1), new_grad, grad)
+        energy = torch.where(accept, new_energy, energy)
+        terms = EnergyTerms(*(torch.where(accept, n, o) for n, o in zip(_fields(new_terms), _fields(terms))))
+        # Annealing can wander out of a passing state: remember the last one of each grasp.
+        passing = config.thresholds.passes(terms)
+        kept_pose = torch.where(passing.unsqueeze(-1), pose, kept_pose)
+        kept_contacts = torch.where(passing.unsqueeze(-1), contacts, kept_contacts)
+        has_kept |= passing
+        if (k + 1) % config.check_every == 0:
+            n_accepted = int(has_kept.sum())
+            stale = 0 if n_accepted > best_accepted else stale + 1
+            best_accepted = max(best_accepted, n_accepted)
+            if config.patience and stale >= config.patience:
+                steps = k + 1
+                break
+    final = _finish(problem, pose, contacts, config)
+    if has_kept.any():
+        kept = _finish(problem, kept_pose, kept_contacts, config)
+        use_kept = has_kept & ~final[3] & kept[3]
+        final = tuple(_where_rows(use_kept, a, b) for a, b in zip(kept, final))
+    return AnnealResult(*final, steps=steps, seconds=time.perf_counter() - start)
+
+
+def _finish(problem: GraspProblem, pose: Tensor, contacts: Tensor, config: AnnealConfig):
+    pose = finalize(problem, pose)
+    with torch.no_grad():
+        terms = problem.energy(pose, contacts)
+    return pose, contacts, terms, config.thresholds.passes(terms)
+
+
+def _where_rows(mask: Tensor, a, b):
+    if isinstance(a, EnergyTerms):
+        return EnergyTerms(*(torch.where(mask, x, y) for x, y in zip(_fields(a), _fields(b))))
+    return torch.where(mask.view(-1, *[1] * (a.ndim - 1)), a, b)
+
+
+def _candidate_distances(problem: GraspProblem, pose: Tensor) -> Tensor:
+    """|signed distance| of every contact candidate to the object: (B, N)."""
+    with torch.no_grad():
+        points = problem.hand.all_contact_candidates(problem.hand.link_frames(problem.pose(pose)))
+        b, n, _ = points.shape
+        d = problem.objects.signed_distance(points.reshape(-1, 3), problem.obj.repeat_interleave(n),
+                                            problem.scale.repeat_interleave(n))
+        return d.view(b, n).abs()
+
+
+def _draw_near(distance: Tensor, config: AnnealConfig, rng: GroupRandom) -> Tensor:
+    """Candidate indices (B, K) drawn with probability ~ exp(-distance / switch_temperature)."""
+    logits = -distance / config.switch_temperature
+    cdf = torch.softmax(logits - logits.max(-1, keepdim=True).values, -1).cumsum(-1)
+    u = rng.rand(config.n_contacts) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u).clamp(max=distance.shape[1] - 1)
+
+
+def _fields(terms: EnergyTerms) -> tuple[Tensor, ...]:
+    return terms.fc, terms.dis, terms.pen, terms.spen, terms.joints
