@@ -74,6 +74,17 @@ def coupled_j0(j1: np.ndarray | Tensor) -> np.ndarray | Tensor:
     return (j1 * ratio).clip(lo, hi)
 
 
+def _closing_sign(short: str) -> float:
+    """Fingers flex J2, J1, J0 positively; the thumb opposes with THJ3 and flexes its middle
+    and distal joints negatively (towards its pad, -x of the thumb links)."""
+    if short.startswith("TH"):
+        return {"THJ3": 1.0, "THJ1": -1.0, "THJ0": -1.0}.get(short, 0.0)
+    return 1.0 if short[-2:] in ("J2", "J1", "J0") else 0.0
+
+
+#: Sign with which each joint closes the hand around an object (0: it does not).
+CLOSING_DIRECTION = np.array([_closing_sign(n) for n in JOINT_SHORT_NAMES], dtype=np.float32)
+
 # Canonical half-closed hand used to initialize optimization (DexGraspNet's mean pose).
 CANONICAL_JOINTS = np.array(
     [0.1, 0, 0.6, 0, 0, 0, 0.6, 0, -0.1, 0, 0.6, 0, 0, -0.2, 0, 0.6, 0, 0, 1.2, 0, -0.2, 0],

@@ -1,6 +1,6 @@
 """DVC stage `curate`: the seed grasp table (our optimizer, or a DexGraspNet release).
 
-Usage: python stages/curate.py OBJECTS_DIR OUT_DIR METRICS_JSON
+Usage: python stages/curate.py OBJECTS_DIR STABILITY_DIR OUT_DIR METRICS_JSON
 """
 import sys
 from pathlib import Path
@@ -10,11 +10,11 @@ from dexlite_core.data.files import write_json
 from dexlite_core.params import build, load_params
 
 
-def main(objects_dir: str, out_dir: str, metrics_path: str) -> None:
+def main(objects_dir: str, stability_dir: str, out_dir: str, metrics_path: str) -> None:
     section = dict(load_params()["curate"])
     section["source"] = {"kind": section.pop("source", "optimize"), "dexgraspnet_root": section.pop("dexgraspnet_root", None)}
     config = build(CurateConfig, section, "curate")
-    metrics = curate(config, Path(objects_dir), Path(out_dir))
+    metrics = curate(config, Path(objects_dir), Path(stability_dir), Path(out_dir))
     write_json(metrics_path, metrics)
     rate = f", {metrics['acceptance_rate']:.1%} of {metrics['attempts']} attempts, {metrics['accepted_per_s']:.2f}/s" \
         if "attempts" in metrics else ""

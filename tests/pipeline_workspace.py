@@ -15,9 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = {
     "objects": {"codes": ["proc-box-brick", "proc-cyl-can", "pyb-duck"], "sdf_resolution": 48, "n_points": 512,
                 "val_fraction": 0.0, "test_fraction": 0.34, "scales": [0.07]},
+    "stability": {"settle_seconds": 0.3, "test_seconds": 0.5, "n_orientations": 1},
     # Generous thresholds: the tiny run checks the plumbing, not grasp quality.
     "curate": {"optimize": {"n_per_object": 16, "batch_size": 64, "anneal": {
         "steps": 120, "thresholds": {"fc": 3.0, "dis": 0.03, "pen": 0.03, "spen": 0.02, "joints": 0.05}}}},
+    "filter": {"grasp": {"lift_ratio": 0.01, "max_slip": 1.0, "max_penetration": 1.0, "lift_time": 0.2}},
 }
 
 

@@ -15,6 +15,7 @@ from dexlite_core.energy import score_grasps
 from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.pipeline import DatasetSource
 from dexlite_core.objects.store import load_object_set, read_objects, write_table
+from dexlite_core.sim.stability import read_stability
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
 
 REJECT_SCHEMA = pa.schema([("object_code", pa.string()), ("grasp_id", pa.int64()), ("reason", pa.string())])
@@ -38,18 +39,27 @@ def _energy_quantiles(table: GraspTable) -> dict[str, float]:
     return out
 
 
-def curate(config: CurateConfig, objects_dir: Path, out_dir: Path) -> dict:
-    """Write ``grasps.parquet`` and ``rejects.parquet`` into ``out_dir``; return metrics."""
+def stable_groups(objects_dir: Path, stability_dir: Path, splits: tuple[str, ...]) -> list[tuple[str, float]]:
+    """(object code, scale) pairs of the given splits that rest stably on a table."""
     objects_table = read_objects(objects_dir)
-    codes = [c for c, s in zip(objects_table.object_code, objects_table.split) if s in config.splits]
-    if not codes:
-        raise ValueError(f"{objects_dir}/objects.parquet has no objects in splits {config.splits}")
-    scales = dict(zip(objects_table.object_code, objects_table.scales))
+    wanted = {c for c, s in zip(objects_table.object_code, objects_table.split) if s in splits}
+    stability = read_stability(stability_dir)
+    groups = sorted((c, float(s)) for c, s, ok in zip(stability.object_code, stability.scale, stability.stable)
+                    if ok and c in wanted)
+    if not groups:
+        raise ValueError(f"no object of splits {splits} in {objects_dir} rests stably ({stability_dir}); "
+                         "check the stability stage's rejects")
+    return groups
+
+
+def curate(config: CurateConfig, objects_dir: Path, stability_dir: Path, out_dir: Path) -> dict:
+    """Write ``grasps.parquet`` and ``rejects.parquet`` into ``out_dir``; return metrics."""
+    groups = stable_groups(objects_dir, stability_dir, config.splits)
+    codes = sorted({c for c, _ in groups})
     device = resolve_device(config.optimize.device)
     hand = HandModel(device=device)
     objects = load_object_set(objects_dir, codes, device=device)
     if config.source.kind == "optimize":
-        groups = [(c, float(s)) for c in codes for s in scales[c]]
         result = seed_grasps(hand, objects, groups, config.optimize)
         table, rejects = result.accepted, []
         metrics = {"attempts": result.attempts, "accepted": len(table),
@@ -57,6 +67,12 @@ def curate(config: CurateConfig, objects_dir: Path, out_dir: Path) -> dict:
                    "accepted_per_s": len(table) / max(result.seconds, 1e-9), "optimize_seconds": result.seconds}
     else:
         table, rejects = ingest_dexgraspnet(Path(config.source.dexgraspnet_root), codes)
+        # Scales compared to 0.1 mm: DexGraspNet stores e.g. 0.0599999954 for 0.06.
+        stable = {(c, round(s, 4)) for c, s in groups}
+        keep = np.array([(c, round(float(s), 4)) in stable for c, s in zip(table.object_code, table.scale)], dtype=bool)
+        rejects += [{"object_code": c, "grasp_id": int(g), "reason": "object does not rest stably at this scale"}
+                    for c, g in zip(table.object_code[~keep], table.grasp_id[~keep])]
+        table = table.select(keep)
         obj = objects.index_of(list(table.object_code))
         terms = score_grasps(hand, objects, table.poses(device=device), obj,
                              torch.as_tensor(table.scale, device=device))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import math
 import shutil
 import xml.etree.ElementTree as ET
@@ -35,9 +36,11 @@ class AssetPaths:
 
 @functools.cache
 def asset_paths() -> AssetPaths:
-    import gymnasium_robotics
-
-    root = Path(gymnasium_robotics.__file__).parent / "envs" / "assets"
+    # Located, not imported: importing gymnasium_robotics registers environments and prints notices.
+    spec = importlib.util.find_spec("gymnasium_robotics")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("gymnasium-robotics is not installed; `pip install gymnasium-robotics`")
+    root = Path(list(spec.submodule_search_locations)[0]) / "envs" / "assets"
     paths = AssetPaths(
         robot_xml=root / "hand" / "robot.xml",
         shared_xml=root / "hand" / "shared.xml",
@@ -98,15 +101,24 @@ def _coupling_tendons(shared: ET.Element) -> list[ET.Element]:
 
 
 def _actuators(shared: ET.Element, options: MjcfOptions) -> list[ET.Element]:
+    """robot.xml's position actuators of the finger joints; without the coupling tendons each
+    J0 gets one too (with its J1's limits), since nothing else would move it."""
     kept = []
     for act in shared.find("actuator"):
         if act.get("joint") not in JOINT_NAMES:
             continue  # the wrist actuators
-        act = copy.deepcopy(act)
-        act.set("kp", repr(options.actuator_kp))
-        if options.actuator_force is not None:
-            act.set("forcerange", f"{-options.actuator_force!r} {options.actuator_force!r}")
-        kept.append(act)
+        copies = [copy.deepcopy(act)]
+        finger = act.get("joint")[len(PREFIX):-2]
+        if not options.coupling and finger in COUPLED_FINGERS and act.get("joint").endswith("J1"):
+            j0 = copy.deepcopy(act)
+            j0.set("name", f"{PREFIX}A_{finger}J0")
+            j0.set("joint", f"{PREFIX}{finger}J0")
+            copies.append(j0)
+        for a in copies:
+            a.set("kp", repr(options.actuator_kp))
+            if options.actuator_force is not None:
+                a.set("forcerange", f"{-options.actuator_force!r} {options.actuator_force!r}")
+        kept.extend(copies)
     return kept
 
 

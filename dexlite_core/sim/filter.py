@@ -1,0 +1,60 @@
+"""The ``filter`` stage: simulate the curated grasps, keep those that pass."""
+from __future__ import annotations
+
+import collections
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from dexlite_core.data.files import atomic_path
+from dexlite_core.data.grasps import read_grasps, write_grasps
+from dexlite_core.sim.runner import SimConfig, SimRun, coupling_violation, simulate
+
+
+def pass_metrics(run: SimRun) -> dict:
+    """Pass rates overall and by test (lift; six_dir as Suc.1 and Suc.6), by object, and a
+    histogram of failure reasons."""
+    table = run.table
+    metrics = {"n_tested": len(table), "n_passed": int(table.sim.success.sum()),
+               "pass_rate": float(table.sim.success.mean())}
+    if "lift" in run.passed:
+        metrics["lift_rate"] = float(run.passed["lift"].mean())
+    if "six_dir" in run.passed:
+        metrics["six_dir_suc1"] = float((table.sim.dirs_passed >= 1).mean())
+        metrics["six_dir_suc6"] = float(run.passed["six_dir"].mean())
+    metrics["by_object"] = {code: float(table.sim.success[table.object_code == code].mean())
+                            for code in sorted(set(table.object_code))}
+    metrics["fail_reasons"] = dict(sorted(collections.Counter(r for r in table.sim.fail_reason if r).items()))
+    return metrics
+
+
+def write_by_object(path: Path, metrics: dict) -> None:
+    """Pass rate per object as CSV, for `dvc plots show`."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["object_code", "pass_rate"])
+        writer.writerows(sorted(metrics["by_object"].items()))
+
+
+def filter_grasps(config: SimConfig, curated: Path, objects_dir: Path, out_dir: Path) -> dict:
+    """Writes ``all.parquet`` (every grasp with its results) and ``grasps.parquet`` (passed)."""
+    table = read_grasps(curated)
+    violating = coupling_violation(table)
+    if config.grasp.coupling and violating > 0.5:
+        print(f"filter: warning: {violating:.0%} of the grasps in {curated} break the J0/J1 tendon coupling "
+              "(DexGraspNet's do); the coupled hand cannot reach them. To test them as DexGraspNet did, set "
+              "filter.grasp.coupling: false")
+    run = simulate(table, objects_dir, config, desc="filter: simulating")
+    out_dir = Path(out_dir)
+    write_grasps(out_dir / "all.parquet", run.table)
+    passed = run.table.select(run.table.sim.success)
+    if len(passed) == 0:
+        reasons = collections.Counter(run.table.sim.fail_reason).most_common(3)
+        raise ValueError(f"filter: none of the {len(table)} grasps in {curated} passed {list(config.tests)}; "
+                         f"most common failures: {reasons}")
+    write_grasps(out_dir / "grasps.parquet", passed)
+    metrics = pass_metrics(run)
+    metrics["coupling_violation"] = violating
+    write_by_object(out_dir / "pass_by_object.csv", metrics)
+    return metrics

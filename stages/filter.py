@@ -1,0 +1,23 @@
+"""DVC stage `filter`: MuJoCo grasp tests on the curated grasps; keep those that pass.
+
+Usage: python stages/filter.py CURATED_PARQUET OBJECTS_DIR OUT_DIR METRICS_JSON
+"""
+import sys
+from pathlib import Path
+
+from dexlite_core.data.files import write_json
+from dexlite_core.params import build, load_params
+from dexlite_core.sim.filter import filter_grasps
+from dexlite_core.sim.runner import SimConfig
+
+
+def main(curated: str, objects_dir: str, out_dir: str, metrics_path: str) -> None:
+    config = build(SimConfig, load_params()["filter"], "filter")
+    metrics = filter_grasps(config, Path(curated), Path(objects_dir), Path(out_dir))
+    write_json(metrics_path, metrics)
+    print(f"filter: {metrics['n_passed']}/{metrics['n_tested']} grasps passed {list(config.tests)} "
+          f"({metrics['pass_rate']:.1%}); failures: {metrics['fail_reasons']}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,23 @@
+"""DVC stage `stability`: keep the (object, scale) pairs that come to rest on a table in PyBullet.
+
+Usage: python stages/stability.py OBJECTS_DIR OUT_DIR METRICS_JSON
+"""
+import sys
+from pathlib import Path
+
+from dexlite_core.data.files import write_json
+from dexlite_core.params import build, load_section
+from dexlite_core.sim.stability import StabilityConfig, run_stability
+
+
+def main(objects_dir: str, out_dir: str, metrics_path: str) -> None:
+    config = build(StabilityConfig, load_section("stability"), "stability")
+    metrics = run_stability(config, Path(objects_dir), Path(out_dir))
+    write_json(metrics_path, metrics)
+    failed = {k[2:]: v for k, v in metrics.items() if k.startswith("n_") and k not in ("n_pairs", "n_stable") and v}
+    print(f"stability: {metrics['n_stable']}/{metrics['n_pairs']} object-scale pairs stable "
+          f"({metrics['stable_rate']:.1%}); failed: {failed or 'none'}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,88 @@
+"""MuJoCo grasp tests: validity on DexGraspNet's released grasps, robustness, the runner."""
+import numpy as np
+import pytest
+
+from dexlite_core.conventions import CLOSING_DIRECTION, JOINT_LOWER
+from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
+from dexlite_core.data.grasps import GraspTable
+from dexlite_core.objects.store import read_pieces
+from dexlite_core.parallel import ParallelConfig
+from dexlite_core.sim.grasp import GraspSimulator, GraspTestConfig
+from dexlite_core.sim.runner import SimConfig, coupling_violation, simulate
+
+# DexGraspNet validated its grasps on an uncoupled hand (Isaac Gym ignores the tendons).
+UNCOUPLED = GraspTestConfig(coupling=False)
+
+
+@pytest.fixture(scope="module")
+def dgn_table(dgn_root) -> GraspTable:
+    return GraspTable.concat([read_dexgraspnet_file(p).table for p in sorted((dgn_root / "dataset").glob("*.npy"))])
+
+
+def perturbed(table: GraspTable, back: float = 0.0, open_fingers: bool = False) -> GraspTable:
+    poses = table.poses()
+    pos = table.wrist_pos + back * poses.wrist_rot[:, :, 1].numpy()  # the palm faces -y: back is +y
+    joints = np.where(CLOSING_DIRECTION != 0, JOINT_LOWER, table.joints) if open_fingers else table.joints
+    return GraspTable(**{**table.__dict__, "wrist_pos": pos.astype(np.float32), "joints": joints.astype(np.float32)})
+
+
+def lift_rate(table, objects_dir) -> float:
+    run = simulate(table, objects_dir, SimConfig(grasp=UNCOUPLED, parallel=ParallelConfig(n_workers=2)), desc=None)
+    return float(run.passed["lift"].mean())
+
+
+def test_lift_accepts_dexgraspnet_grasps_and_rejects_perturbed_ones(dgn_table, dgn_objects):
+    """Released grasps (validated in Isaac Gym) must pass; the same grasps with the palm 3 cm
+    back along its approach, or with the fingers opened to their limits, must not."""
+    assert lift_rate(dgn_table, dgn_objects) >= 0.85
+    assert lift_rate(perturbed(dgn_table, back=0.03), dgn_objects) <= 0.10
+    assert lift_rate(perturbed(dgn_table, open_fingers=True), dgn_objects) <= 0.10
+
+
+def test_dexgraspnet_grasps_break_the_tendon_coupling(dgn_table):
+    assert coupling_violation(dgn_table) > 0.5
+
+
+@pytest.fixture(scope="module")
+def mug(dgn_objects, dgn_table):
+    code = "core-mug-8570d9a8d24cb0acbebd3c0c0c70fb03"
+    folder = dgn_objects / code
+    rows = dgn_table.select((dgn_table.object_code == code) & (dgn_table.scale == np.float32(0.08)))
+    return read_pieces(folder / "decomposed.obj"), read_pieces(folder / "mesh.obj")[0], rows
+
+
+def test_deep_penetration_fails_with_its_reason(mug):
+    pieces, solid, rows = mug
+    sim = GraspSimulator(pieces, solid, 0.08, UNCOUPLED)
+    inside = np.zeros(3)  # the palm in the middle of the mug
+    out = sim.lift(inside, rows.wrist_quat[0].astype(float), rows.joints[0].astype(float))
+    assert not out.success and out.reason == "penetration" and out.penetration > 0.005
+
+
+def test_divergence_is_a_failed_grasp_not_a_crash(mug):
+    pieces, solid, rows = mug
+    wild = GraspTestConfig(coupling=False, timestep=0.01, actuator_kp=1e5, actuator_force=1e5)
+    sim = GraspSimulator(pieces, solid, 0.08, wild)
+    outcomes = [sim.lift(rows.wrist_pos[i].astype(float), rows.wrist_quat[i].astype(float), rows.joints[i].astype(float))
+                for i in range(5)]
+    assert any(o.reason == "sim_unstable" for o in outcomes)
+    assert all(o.success is False or o.reason == "" for o in outcomes)
+
+
+def test_six_dir_reports_directions(mug):
+    pieces, solid, rows = mug
+    sim = GraspSimulator(pieces, solid, 0.08, UNCOUPLED)
+    out = sim.six_dir(rows.wrist_pos[0].astype(float), rows.wrist_quat[0].astype(float), rows.joints[0].astype(float))
+    assert 0 <= out.dirs_passed <= 6 and out.success == (out.dirs_passed == 6)
+
+
+def test_ray_gives_the_same_results_as_the_process_pool(dgn_table, dgn_objects):
+    sample = dgn_table.select(np.arange(0, len(dgn_table), 60))
+    config = SimConfig(tests=("lift", "six_dir"), grasp=UNCOUPLED, chunk=4)
+    local = simulate(sample, dgn_objects, config, desc=None).table.sim
+    ray = simulate(sample, dgn_objects, SimConfig(tests=config.tests, grasp=UNCOUPLED, chunk=4,
+                                                  parallel=ParallelConfig(executor="ray", n_workers=2)), desc=None).table.sim
+    np.testing.assert_array_equal(local.success, ray.success)
+    np.testing.assert_array_equal(local.dirs_passed, ray.dirs_passed)
+    np.testing.assert_array_equal(local.obj_disp, ray.obj_disp)
+    assert list(local.fail_reason) == list(ray.fail_reason)
