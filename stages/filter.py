@@ -12,7 +12,8 @@ from dexlite_core.sim.runner import SimConfig
 
 
 def main(curated: str, objects_dir: str, out_dir: str, metrics_path: str) -> None:
-    config = build(SimConfig, load_params()["filter"], "filter")
+    params = load_params()
+    config = build(SimConfig, {**params["sim"], "tests": params["filter"]["tests"]}, "sim")
     metrics = filter_grasps(config, Path(curated), Path(objects_dir), Path(out_dir))
     write_json(metrics_path, metrics)
     print(f"filter: {metrics['n_passed']}/{metrics['n_tested']} grasps passed {list(config.tests)} "

@@ -1,7 +1,9 @@
 """Stages run by DVC on a tiny configuration; same params give the same bytes."""
 import json
 
+import numpy as np
 import pytest
+import yaml
 
 from dexlite_core.data.grasps import read_grasps
 from pipeline_workspace import dvc, make_workspace
@@ -10,7 +12,7 @@ from pipeline_workspace import dvc, make_workspace
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = make_workspace(tmp_path_factory.mktemp("pipeline"))
-    dvc(root, "repro", "filter")
+    dvc(root, "repro")
     return root
 
 
@@ -41,3 +43,37 @@ def test_filter_stage_keeps_passed_grasps_with_results(workspace):
     assert set(metrics["by_object"]) == set(tested.object_code)
     assert sum(metrics["fail_reasons"].values()) == len(tested) - len(passed)
     assert (workspace / "data/filtered/pass_by_object.csv").read_text().startswith("object_code,pass_rate")
+
+
+def test_train_synthesize_postopt_evaluate(workspace):
+    assert (workspace / "data/model/model.pt").exists()
+    assert (workspace / "data/train_live/plots/metrics/train/total.tsv").exists()
+    raw = read_grasps(workspace / "data/synth/raw.parquet")
+    post = read_grasps(workspace / "data/synth/postopt.parquet")
+    assert set(raw.source) == {"cvae"} and set(post.source) == {"postopt"} and len(raw) == len(post) > 0
+    assert list(raw.grasp_id) == list(post.grasp_id)
+    metrics = json.loads((workspace / "data/metrics/evaluate.json").read_text())
+    keys = {"lift_success", "six_dir_suc1", "six_dir_suc6", "penetration_mean_mm", "penetration_max_mm",
+            "contact_distance_mm", "q1", "h_mean", "pca_top3_share"}
+    for column in ("raw", "postopt", "dataset"):
+        assert keys <= set(metrics[column])
+        assert all(np.isfinite(metrics[column][k]) for k in keys)
+    assert np.isfinite(metrics["throughput"]["sample_grasps_per_s"]) and np.isfinite(metrics["gain_lift_points"])
+    shown = dvc(workspace, "metrics", "show").stdout
+    assert "postopt.lift_success" in shown or "lift_success" in shown
+
+
+def test_expansion_mode_produces_valid_rows(workspace):
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["synth"]["mode"] = "expand"
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        dvc(workspace, "repro", "synthesize")
+        table = read_grasps(workspace / "data/synth/raw.parquet")
+        filtered = read_grasps(workspace / "data/filtered/grasps.parquet")
+        assert set(table.source) == {"expand"} and len(table) > 0
+        assert set(table.object_code) <= set(filtered.object_code)
+        assert np.isfinite(table.energies).all()
+    finally:
+        params["synth"]["mode"] = "pure"
+        (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

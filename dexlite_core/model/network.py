@@ -61,11 +61,12 @@ class GraspCVAE(nn.Module):
         self.to_logvar = nn.Linear(config.hidden, config.latent)
         self.decoder = _mlp([config.latent + cond, config.hidden, config.hidden, POSE_DIM])
 
-    def condition(self, points: Tensor, anchor: Tensor) -> Tensor:
-        """points (B, P, F) and anchor index (B,) -> [global, local at the anchor] (B, C)."""
+    def condition(self, points: Tensor, anchor: Tensor, shape: Tensor | None = None) -> Tensor:
+        """[global, local at the anchor] (B, C) for anchor indices (B,). points (S, P, F) are the
+        distinct point clouds and ``shape`` (B,) picks each row's; without it S == B."""
         local, globl = self.pointnet(points)
-        at_anchor = local[torch.arange(len(anchor), device=anchor.device), anchor]
-        return torch.cat([globl, at_anchor], dim=-1)
+        shape = torch.arange(len(anchor), device=anchor.device) if shape is None else shape
+        return torch.cat([globl[shape], local[shape, anchor]], dim=-1)
 
     def encode(self, pose: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
         h = self.encoder(torch.cat([pose, cond], dim=-1))

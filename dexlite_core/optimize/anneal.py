@@ -47,7 +47,7 @@ class AnnealConfig:
     switch_refresh: int = 4  #: steps between updates of the candidates' surface distances
     n_contacts: int = 4
     check_every: int = 25  #: steps between early-stop checks
-    patience: int = 4  #: stop after this many checks without a new accepted grasp (0: never)
+    patience: int = 0  #: stop after this many checks without a new accepted grasp (0: never)
     thresholds: EnergyThresholds = field(default_factory=EnergyThresholds)
 
     def __post_init__(self) -> None:

@@ -44,7 +44,7 @@ def filter_grasps(config: SimConfig, curated: Path, objects_dir: Path, out_dir: 
     if config.grasp.coupling and violating > 0.5:
         print(f"filter: warning: {violating:.0%} of the grasps in {curated} break the J0/J1 tendon coupling "
               "(DexGraspNet's do); the coupled hand cannot reach them. To test them as DexGraspNet did, set "
-              "filter.grasp.coupling: false")
+              "sim.grasp.coupling: false")
     run = simulate(table, objects_dir, config, desc="filter: simulating")
     out_dir = Path(out_dir)
     write_grasps(out_dir / "all.parquet", run.table)

@@ -15,12 +15,15 @@ class ObjectPhysics:
     friction: float = 2.0  #: sliding friction coefficient
     torsional_friction: float = 0.02
     rolling_friction: float = 0.0001
+    condim: int = 4  #: contact dimensions: 3 sliding, 4 + torsional, 6 + rolling friction
 
     def __post_init__(self) -> None:
         if not 0 < self.mass <= 10:
             raise ValueError(f"object mass must be in (0, 10] kg, got {self.mass}")
         if not 0 < self.friction <= 10:
             raise ValueError(f"object friction must be in (0, 10], got {self.friction}")
+        if self.condim not in (1, 3, 4, 6):
+            raise ValueError(f"object condim must be 1, 3, 4 or 6, got {self.condim}")
 
 
 def _fmt(values) -> str:
@@ -46,7 +49,7 @@ def object_body(solid: trimesh.Trimesh, pieces: list[trimesh.Trimesh], scale: fl
     for i in range(len(pieces)):
         ET.SubElement(body, "geom", name=f"{name}_piece{i}", type="mesh", mesh=f"{name}_piece{i}",
                       friction=_fmt([physics.friction, physics.torsional_friction, physics.rolling_friction]),
-                      condim="6", contype="1", conaffinity="1", group="2", rgba="0.8 0.6 0.3 1")
+                      condim=str(physics.condim), contype="1", conaffinity="1", group="2", rgba="0.8 0.6 0.3 1")
     return body
 
 

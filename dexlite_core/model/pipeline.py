@@ -1,0 +1,67 @@
+"""The ``train`` stage: data from the filtered table and the object split, training, metrics."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexlite_core.conventions import resolve_device
+from dexlite_core.data.grasps import read_grasps
+from dexlite_core.energy import grasp_energy, nearest_contacts
+from dexlite_core.hand.model import HandModel
+from dexlite_core.model.data import anchor_points, grasp_data, input_point_index, split_rows
+from dexlite_core.model.train import TrainConfig, decoded_pose, load_checkpoint, train
+from dexlite_core.objects.store import load_object_set, read_objects
+
+
+def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir: Path, live_dir: Path) -> dict:
+    """Train on the train split's grasps, validate on the val split's; writes ``model.pt``."""
+    device = resolve_device(config.device)
+    if device.type == "cpu" and "LOCAL_RANK" in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    table = read_grasps(filtered)
+    split_of = dict(zip(*read_objects(objects_dir)[["object_code", "split"]].T.values))
+    train_rows, val_rows = split_rows(table, split_of, "train"), split_rows(table, split_of, "val")
+    if len(train_rows) == 0:
+        raise ValueError(f"{filtered}: no grasps on training objects; check the filter stage's pass rate")
+    if len(val_rows) == 0:  # no grasp on a validation object survived: hold out every tenth training grasp
+        held = np.arange(len(train_rows)) % 10 == 0
+        train_rows, val_rows = train_rows.select(~held), train_rows.select(held)
+        print(f"train: no grasps on validation objects; validating on {len(val_rows)} held-out training grasps")
+    codes = sorted(set(table.object_code))
+    objects = load_object_set(objects_dir, codes, device=device)
+    point_index = input_point_index(objects, config.n_points)
+    train_data, val_data = grasp_data(train_rows, objects, point_index), grasp_data(val_rows, objects, point_index)
+    live = None
+    if int(os.environ.get("RANK", "0")) == 0:
+        from dvclive import Live
+
+        live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None)
+    out_dir = Path(out_dir)
+    result = train(config, train_data, val_data, out_dir / "model.pt", live)
+    if live is not None:
+        live.end()
+    metrics = {"best_epoch": result.best_epoch, "samples_per_s": result.samples_per_s,
+               "n_parameters": result.n_parameters, "n_train": len(train_rows), "n_val": len(val_rows),
+               **{f"val_{k}": v for k, v in result.final.items()}}
+    metrics.update(sampled_energies(out_dir / "model.pt", train_data, device, config.seed))
+    return metrics
+
+
+@torch.no_grad()
+def sampled_energies(checkpoint: Path, data, device, seed: int, per_grasp: int = 4) -> dict[str, float]:
+    """Mean E_dis and E_pen of grasps decoded from the prior (z ~ N(0, I)) at the anchors of the
+    training grasps: how physical the network's pure samples are on objects it trained on."""
+    model, meta = load_checkpoint(checkpoint, device)
+    hand = HandModel(device=device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    index = torch.arange(len(data), device=device).repeat(per_grasp)
+    points, anchor, _, _, obj, scale = data.batch(index)
+    cond = model.condition(points, anchor)
+    z = torch.randn(len(index), model.config.latent, generator=g, device=device)
+    pose = decoded_pose(model.decode(z, cond), anchor_points(data.objects, data.point_index, obj, scale, anchor),
+                        meta["couple_joints"])
+    terms = grasp_energy(hand, data.objects, pose, nearest_contacts(hand, data.objects, pose, obj, scale), obj, scale)
+    return {"sampled_train_E_dis": float(terms.dis.mean()), "sampled_train_E_pen": float(terms.pen.mean())}

@@ -1,0 +1,115 @@
+"""Grasps from a trained CVAE: pure synthesis for any object, and dataset expansion.
+
+Pure synthesis needs no dataset grasp: anchors are spread over the object's surface
+(farthest-point order of its network points), z ~ N(0, temperature^2 I).
+Expansion (Dex1B's data engine) encodes known good grasps and decodes them again with a
+perturbed latent, at the same or a neighbouring anchor.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dexlite_core.conventions import HandPose
+from dexlite_core.data.grasps import GraspTable
+from dexlite_core.model.data import GraspData, anchor_points
+from dexlite_core.model.encoding import network_points
+from dexlite_core.model.network import GraspCVAE
+from dexlite_core.model.train import decoded_pose
+from dexlite_core.objects.object_set import ObjectSet
+from dexlite_core.seeding import stable_seed
+
+MODES = ("pure", "expand")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    mode: str = "pure"  #: pure: new grasps for the test objects; expand: variations of training grasps
+    n_per_object: int = 32  #: pure: grasps per object and scale; expand: decodings per source grasp
+    temperature: float = 1.0  #: std of z (pure), or of the noise added to the posterior mean (expand)
+    neighbour_fraction: float = 0.5  #: expand: share of decodings moved to a neighbouring anchor
+    batch_size: int = 4096
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"synth.mode must be one of {MODES}, got {self.mode!r}")
+        if self.n_per_object < 1 or self.temperature < 0 or not 0 <= self.neighbour_fraction <= 1:
+            raise ValueError("need n_per_object >= 1, temperature >= 0, neighbour_fraction in [0, 1]")
+
+
+@dataclass(frozen=True)
+class Samples:
+    table: GraspTable
+    seconds: float  #: network time (excludes loading)
+
+
+def _decode(model: GraspCVAE, objects: ObjectSet, point_index: Tensor, obj: Tensor, scale: Tensor, anchor: Tensor,
+            z: Tensor, couple: bool, batch: int) -> list[HandPose]:
+    """Decode in batches; PointNet runs once per distinct (object, scale) of a batch."""
+    poses = []
+    for s in range(0, len(obj), batch):
+        sl = slice(s, s + batch)
+        keys, shape = torch.unique(torch.stack([obj[sl].double(), scale[sl].double()], 1), dim=0, return_inverse=True)
+        u_obj, u_scale = keys[:, 0].long(), keys[:, 1].to(scale.dtype)
+        rows = torch.arange(len(u_obj), device=obj.device).unsqueeze(1)
+        idx = point_index[u_obj]
+        points = network_points(objects.points[u_obj][rows, idx], objects.normals[u_obj][rows, idx], u_scale)
+        cond = model.condition(points, anchor[sl], shape)
+        poses.append(decoded_pose(model.decode(z[sl], cond), anchor_points(objects, point_index, obj[sl], scale[sl],
+                                                                           anchor[sl]), couple))
+    return poses
+
+
+def _table(objects: ObjectSet, obj: Tensor, scale: Tensor, grasp_id: np.ndarray, source: str,
+           poses: list[HandPose]) -> GraspTable:
+    pose = HandPose(*(torch.cat([getattr(p, f) for p in poses]).cpu() for f in ("wrist_pos", "wrist_rot", "joints")))
+    codes = np.array(objects.codes, dtype=object)[obj.cpu().numpy()]
+    return GraspTable.from_poses(codes, scale.cpu().numpy(), grasp_id, source, pose)
+
+
+@torch.no_grad()
+def synthesize(model: GraspCVAE, objects: ObjectSet, point_index: Tensor, groups: list[tuple[str, float]],
+               config: SampleConfig, couple: bool) -> Samples:
+    """``n_per_object`` grasps for each (object, scale) in ``groups``; seeds per group."""
+    device = objects.device
+    n = config.n_per_object
+    obj = objects.index_of([c for c, _ in groups]).repeat_interleave(n)
+    scale = torch.tensor([s for _, s in groups], device=device, dtype=torch.float32).repeat_interleave(n)
+    n_points = point_index.shape[1]
+    # point_index is in farthest-point order: its first k points spread over the surface.
+    anchor = (torch.arange(n, device=device) % n_points).repeat(len(groups))
+    z = torch.cat([torch.randn(n, model.config.latent, generator=torch.Generator().manual_seed(
+        stable_seed(config.seed, "synth", code, f"{s:.4f}"))) for code, s in groups]).to(device) * config.temperature
+    start = time.perf_counter()
+    poses = _decode(model, objects, point_index, obj, scale, anchor, z, couple, config.batch_size)
+    seconds = time.perf_counter() - start
+    return Samples(_table(objects, obj, scale, np.tile(np.arange(n), len(groups)), "cvae", poses).sorted(), seconds)
+
+
+@torch.no_grad()
+def expand(model: GraspCVAE, data: GraspData, config: SampleConfig, couple: bool) -> Samples:
+    """``n_per_object`` decodings of each grasp in ``data``: its posterior mean plus noise, at its
+    own anchor or (for ``neighbour_fraction`` of them) at one of the 8 nearest network points."""
+    device = data.obj.device
+    n = config.n_per_object
+    g = torch.Generator().manual_seed(stable_seed(config.seed, "expand"))
+    index = torch.arange(len(data), device=device).repeat_interleave(n)
+    points, anchor, pose, _, obj, scale = data.batch(index)
+    start = time.perf_counter()
+    mu, _ = model.encode(pose, model.condition(points, anchor))
+    z = mu + config.temperature * torch.randn(mu.shape, generator=g).to(device)
+    anchor_xyz = points[torch.arange(len(index), device=device), anchor, :3]
+    near = torch.cdist(anchor_xyz.unsqueeze(1), points[..., :3]).squeeze(1).topk(9, largest=False).indices[:, 1:]
+    pick = near[torch.arange(len(index), device=device), torch.randint(8, (len(index),), generator=g).to(device)]
+    move = torch.rand(len(index), generator=g).to(device) < config.neighbour_fraction
+    anchor = torch.where(move, pick, anchor)
+    poses = _decode(model, data.objects, data.point_index, obj, scale, anchor, z, couple, config.batch_size)
+    seconds = time.perf_counter() - start
+    grasp_id = np.arange(len(index))
+    return Samples(_table(data.objects, obj, scale, grasp_id, "expand", poses).sorted(), seconds)

@@ -1,0 +1,73 @@
+"""Post-optimization: refine network grasps by a short descent of E_post.
+
+The seed optimizer's machinery at temperature 0 (only improvements are accepted), starting
+from each grasp's nearest contact candidates; contacts may still be re-drawn near the surface.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from dexlite_core.conventions import HandPose, resolve_device
+from dexlite_core.data.grasps import GraspTable
+from dexlite_core.energy import EnergyWeights, nearest_contacts
+from dexlite_core.hand.model import HandModel
+from dexlite_core.objects.object_set import ObjectSet
+from dexlite_core.optimize.anneal import AnnealConfig, anneal
+from dexlite_core.optimize.problem import GraspProblem, GroupRandom
+from dexlite_core.seeding import stable_seed
+
+DESCENT = AnnealConfig(steps=150, step_size=0.003, step_size_end=0.0002, temperature=0.0, temperature_end=0.0,
+                       switch_probability=0.1)
+
+
+@dataclass(frozen=True)
+class PostOptConfig:
+    anneal: AnnealConfig = field(default_factory=lambda: DESCENT)
+    weights: EnergyWeights = field(default_factory=EnergyWeights)  #: E_post
+    couple_joints: bool = True
+    batch_size: int = 2048
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class PostOptResult:
+    table: GraspTable  #: refined grasps (source "postopt"), energies filled
+    seconds: float
+
+
+def _group_random(part: GraspTable, seed: int, device) -> GroupRandom:
+    """One generator per run of equal (object, scale) rows (tables are sorted that way)."""
+    keys = list(zip(part.object_code, part.scale.tolist()))
+    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
+    sizes = np.diff(starts + [len(keys)]).tolist()
+    seeds = [stable_seed(seed, "postopt", keys[i][0], f"{keys[i][1]:.4f}", int(part.grasp_id[i])) for i in starts]
+    return GroupRandom(seeds, sizes, device)
+
+
+def post_optimize(hand: HandModel, objects: ObjectSet, table: GraspTable, config: PostOptConfig) -> PostOptResult:
+    """Refine every grasp of ``table`` (rows kept in order, ids kept)."""
+    device = resolve_device(config.device)
+    poses, energies, seconds = [], [], 0.0
+    for start in range(0, len(table), config.batch_size):
+        part = table.select(np.arange(start, min(start + config.batch_size, len(table))))
+        obj = objects.index_of(list(part.object_code))
+        scale = torch.as_tensor(part.scale, device=device)
+        pose = part.poses(device=device)
+        t = time.perf_counter()
+        problem = GraspProblem(hand, objects, obj, scale, config.weights, config.couple_joints)
+        contacts = nearest_contacts(hand, objects, problem.pose(pose.to_vector()), obj, scale, config.anneal.n_contacts)
+        result = anneal(problem, pose.to_vector(), contacts, config.anneal, _group_random(part, config.seed, device))
+        seconds += time.perf_counter() - t
+        poses.append(HandPose.from_vector(result.pose).to("cpu"))
+        energies.append(torch.stack([result.terms.fc, result.terms.dis, result.terms.pen, result.terms.spen,
+                                     result.terms.joints], 1).cpu().numpy())
+    pose = HandPose(*(torch.cat([getattr(p, f) for p in poses]) for f in ("wrist_pos", "wrist_rot", "joints")))
+    refined = GraspTable.from_poses(table.object_code, table.scale, table.grasp_id, "postopt", pose,
+                                    np.concatenate(energies))
+    return PostOptResult(refined, seconds)
+

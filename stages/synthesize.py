@@ -1,0 +1,24 @@
+"""DVC stage `synthesize`: grasps from the trained CVAE (pure synthesis or dataset expansion).
+
+Usage: python stages/synthesize.py CHECKPOINT OBJECTS_DIR STABILITY_DIR FILTERED_PARQUET OUT_PARQUET METRICS_JSON
+"""
+import sys
+from pathlib import Path
+
+from dexlite_core.data.files import write_json
+from dexlite_core.evaluate import synthesize_stage
+from dexlite_core.model.sample import SampleConfig
+from dexlite_core.params import build, load_params
+
+
+def main(checkpoint, objects_dir, stability_dir, filtered, out_path, metrics_path) -> None:
+    config = build(SampleConfig, load_params()["synth"], "synth")
+    metrics = synthesize_stage(config, Path(checkpoint), Path(objects_dir), Path(stability_dir), Path(filtered),
+                               Path(out_path))
+    write_json(metrics_path, metrics)
+    print(f"synthesize ({config.mode}): {metrics['n_grasps']} grasps on {metrics['n_objects']} objects, "
+          f"{metrics['sample_grasps_per_s']:.0f} grasps/s")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

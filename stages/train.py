@@ -1,0 +1,26 @@
+"""DVC stage `train`: the PointNet + CVAE with energy losses.
+
+Usage: python stages/train.py FILTERED_PARQUET OBJECTS_DIR OUT_DIR LIVE_DIR METRICS_JSON
+Several processes: torchrun --nproc_per_node N stages/train.py ... (DDP; rank 0 writes).
+"""
+import os
+import sys
+from pathlib import Path
+
+from dexlite_core.data.files import write_json
+from dexlite_core.model.pipeline import train_stage
+from dexlite_core.model.train import TrainConfig
+from dexlite_core.params import build, load_params
+
+
+def main(filtered: str, objects_dir: str, out_dir: str, live_dir: str, metrics_path: str) -> None:
+    config = build(TrainConfig, load_params()["train"], "train")
+    metrics = train_stage(config, Path(filtered), Path(objects_dir), Path(out_dir), Path(live_dir))
+    if int(os.environ.get("RANK", "0")) == 0:
+        write_json(metrics_path, metrics)
+        print(f"train: best val loss {metrics['val_total']:.4f} at epoch {metrics['best_epoch']}, "
+              f"{metrics['samples_per_s']:.0f} samples/s, {metrics['n_parameters']} parameters")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,132 @@
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from dexlite_core.conventions import CANONICAL_JOINTS, HandPose
+from dexlite_core.data.grasps import GraspTable, write_grasps
+from dexlite_core.hand.model import HandModel
+from dexlite_core.model.data import grasp_data, input_point_index
+from dexlite_core.model.encoding import anchor_index, decode_pose, encode_pose
+from dexlite_core.model.network import NetworkConfig
+from dexlite_core.model.train import (CheckpointError, LossConfig, TrainConfig, evaluate, load_checkpoint, losses,
+                                      train)
+from dexlite_core.objects.store import load_object_set
+
+TINY_NET = NetworkConfig(local_dim=32, global_dim=64, hidden=64, latent=8)
+
+
+def synthetic_table(objects, n_per=24, seed=0) -> GraspTable:
+    """Palms 7 cm out facing each object's centre, fingers towards +z as far as the approach
+    allows: the pose is a function of where the palm points, so it can be learned."""
+    g = torch.Generator().manual_seed(seed)
+    n = n_per * len(objects)
+    y = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=-1)  # palm normal is -y
+    z = torch.nn.functional.normalize(torch.tensor([0.0, 0.0, 1.0]) - y[:, 2:] * y, dim=-1)
+    rot = torch.stack([torch.linalg.cross(y, z, dim=-1), y, z], dim=-1)
+    joints = torch.tensor(CANONICAL_JOINTS).expand(n, 22).clone()
+    codes = np.repeat(objects.codes, n_per)
+    return GraspTable.from_poses(codes, np.full(n, 0.07), np.tile(np.arange(n_per), len(objects)), "optimize",
+                                 HandPose(0.07 * y, rot, joints))
+
+
+@pytest.fixture(scope="module")
+def data(small_objects):
+    objects = load_object_set(small_objects)
+    index = input_point_index(objects, 128)
+    table = synthetic_table(objects)
+    train_rows, val_rows = table.select(table.grasp_id % 4 != 0), table.select(table.grasp_id % 4 == 0)
+    return grasp_data(train_rows, objects, index), grasp_data(val_rows, objects, index)
+
+
+def test_pose_encoding_round_trips(data):
+    train_data, _ = data
+    pose = decode_pose(train_data.pose, train_data.anchor_point)
+    again = encode_pose(pose, train_data.anchor_point)
+    torch.testing.assert_close(again, train_data.pose, atol=1e-5, rtol=1e-5)
+
+
+def test_anchor_lies_in_front_of_the_palm(data):
+    train_data, _ = data
+    pose = decode_pose(train_data.pose, train_data.anchor_point)
+    rel = train_data.anchor_point - pose.wrist_pos
+    assert ((rel * -pose.wrist_rot[:, :, 1]).sum(-1) > 0).float().mean() > 0.95
+
+
+@pytest.mark.parametrize("term", ["E_fc", "E_dis", "E_pen", "E_spen", "E_joints"])
+def test_every_energy_reaches_translation_rotation_and_joints(data, term):
+    train_data, _ = data
+    config = TrainConfig(network=TINY_NET)
+    from dexlite_core.model.network import GraspCVAE
+    torch.manual_seed(0)
+    model = GraspCVAE(TINY_NET)
+    captured = {}
+    decode = model.decode
+
+    def keep(z, cond):
+        out = decode(z, cond)
+        out.retain_grad()
+        captured["net"] = out
+        return out
+
+    model.decode = keep
+    index = torch.arange(len(train_data))
+    # Push decoded joints out of their limits so that E_joints is active too.
+    with torch.no_grad():
+        model.decoder[-1].bias[9:] += 1.5
+    out = losses(model, HandModel(), train_data, index, config, epoch=100, generator=torch.Generator().manual_seed(0))
+    assert out[term] > 0, f"{term} is zero for this batch: the check would prove nothing"
+    out[term].backward()
+    grad = captured["net"].grad
+    assert grad[:, 9:].abs().sum() > 0, "joints"
+    if term != "E_joints":  # E_joints depends on the joints alone
+        assert grad[:, :3].abs().sum() > 0, "translation"
+        assert grad[:, 3:9].abs().sum() > 0, "rotation"
+
+
+def test_short_training_lowers_validation_loss_and_checkpoint_round_trips(data, tmp_path):
+    train_data, val_data = data
+    config = TrainConfig(epochs=25, batch_size=32, lr=2e-3, network=TINY_NET,
+                         loss=LossConfig(energy_warmup_epochs=0, kl_warmup_epochs=0))
+    from dexlite_core.model.network import GraspCVAE
+    torch.manual_seed(config.seed)
+    untrained = evaluate(GraspCVAE(TINY_NET), HandModel(), val_data, config, 0)["total"]
+    result = train(config, train_data, val_data, tmp_path / "model.pt")
+    assert result.best_val_loss < 0.7 * untrained
+    model, meta = load_checkpoint(tmp_path / "model.pt")
+    again = evaluate(model, HandModel(), val_data, config, 0)["total"]
+    assert again == pytest.approx(result.best_val_loss, rel=1e-5)
+    assert meta["epoch"] == result.best_epoch and meta["n_points"] == config.n_points
+
+
+def test_missing_or_corrupt_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="missing.pt.*dvc repro train"):
+        load_checkpoint(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="bad.pt.*not a usable"):
+        load_checkpoint(bad)
+
+
+def test_torchrun_two_cpu_processes(small_objects, tmp_path, data):
+    """One short epoch under torchrun with 2 processes (gloo), through the stage script."""
+    from pipeline_workspace import REPO
+    objects = load_object_set(small_objects)
+    table = synthetic_table(objects, n_per=16)
+    from dexlite_core.data.grasps import SimColumns
+    write_grasps(tmp_path / "grasps.parquet", table)
+    (tmp_path / "params.yaml").write_text(
+        "train:\n  epochs: 1\n  batch_size: 16\n  n_points: 64\n  device: cpu\n"
+        "  network: {local_dim: 16, global_dim: 32, hidden: 32, latent: 8}\n")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "stages/train.py"), str(tmp_path / "grasps.parquet"), str(small_objects),
+           str(tmp_path / "model"), str(tmp_path / "live"), str(tmp_path / "metrics.json")]
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "model" / "model.pt").exists() and (tmp_path / "metrics.json").exists()
+    assert "train: best val loss" in result.stdout
