@@ -36,16 +36,24 @@ class GraspData:
     def __len__(self) -> int:
         return len(self.obj)
 
-    def points(self, obj: Tensor, scale: Tensor) -> Tensor:
-        """Network input points (B, n, 6) of objects ``obj`` at ``scale``."""
-        idx = self.point_index[obj]
-        rows = torch.arange(len(obj), device=obj.device).unsqueeze(1)
-        return network_points(self.objects.points[obj][rows, idx], self.objects.normals[obj][rows, idx], scale)
+    def points(self, obj: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
+        return distinct_clouds(self.objects, self.point_index, obj, scale)
 
     def batch(self, index: Tensor) -> tuple[Tensor, ...]:
-        """(points, anchor, pose, anchor_point, obj, scale) for the rows in ``index``."""
+        """(points, shape, anchor, pose, anchor_point, obj, scale) for the rows in ``index``."""
         obj, scale = self.obj[index], self.scale[index]
-        return self.points(obj, scale), self.anchor[index], self.pose[index], self.anchor_point[index], obj, scale
+        points, shape = self.points(obj, scale)
+        return points, shape, self.anchor[index], self.pose[index], self.anchor_point[index], obj, scale
+
+
+def distinct_clouds(objects: ObjectSet, point_index: Tensor, obj: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
+    """Network input points (S, n, 6) of the S distinct (object, scale) pairs among rows ``obj``,
+    ``scale`` (B,), and each row's pair (B,): PointNet then runs once per pair."""
+    keys, shape = torch.unique(torch.stack([obj.double(), scale.double()], 1), dim=0, return_inverse=True)
+    u_obj, u_scale = keys[:, 0].long(), keys[:, 1].to(scale.dtype)
+    rows = torch.arange(len(u_obj), device=obj.device).unsqueeze(1)
+    idx = point_index[u_obj]
+    return network_points(objects.points[u_obj][rows, idx], objects.normals[u_obj][rows, idx], u_scale), shape
 
 
 def anchor_points(objects: ObjectSet, point_index: Tensor, obj: Tensor, scale: Tensor, anchor: Tensor) -> Tensor:

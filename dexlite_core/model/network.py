@@ -75,10 +75,10 @@ class GraspCVAE(nn.Module):
     def decode(self, z: Tensor, cond: Tensor) -> Tensor:
         return self.decoder(torch.cat([z, cond], dim=-1))
 
-    def forward(self, points: Tensor, anchor: Tensor, pose: Tensor, generator: torch.Generator | None = None
-                ) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, points: Tensor, anchor: Tensor, pose: Tensor, shape: Tensor | None = None,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Reconstruction with the reparameterization trick: decoded pose, mu, logvar."""
-        cond = self.condition(points, anchor)
+        cond = self.condition(points, anchor, shape)
         mu, logvar = self.encode(pose, cond)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return self.decode(mu + eps * torch.exp(0.5 * logvar), cond), mu, logvar

@@ -58,8 +58,8 @@ def sampled_energies(checkpoint: Path, data, device, seed: int, per_grasp: int =
     hand = HandModel(device=device)
     g = torch.Generator(device=device).manual_seed(seed)
     index = torch.arange(len(data), device=device).repeat(per_grasp)
-    points, anchor, _, _, obj, scale = data.batch(index)
-    cond = model.condition(points, anchor)
+    points, shape, anchor, _, _, obj, scale = data.batch(index)
+    cond = model.condition(points, anchor, shape)
     z = torch.randn(len(index), model.config.latent, generator=g, device=device)
     pose = decoded_pose(model.decode(z, cond), anchor_points(data.objects, data.point_index, obj, scale, anchor),
                         meta["couple_joints"])

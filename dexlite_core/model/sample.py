@@ -16,8 +16,7 @@ from torch import Tensor
 
 from dexlite_core.conventions import HandPose
 from dexlite_core.data.grasps import GraspTable
-from dexlite_core.model.data import GraspData, anchor_points
-from dexlite_core.model.encoding import network_points
+from dexlite_core.model.data import GraspData, anchor_points, distinct_clouds
 from dexlite_core.model.network import GraspCVAE
 from dexlite_core.model.train import decoded_pose
 from dexlite_core.objects.object_set import ObjectSet
@@ -55,11 +54,7 @@ def _decode(model: GraspCVAE, objects: ObjectSet, point_index: Tensor, obj: Tens
     poses = []
     for s in range(0, len(obj), batch):
         sl = slice(s, s + batch)
-        keys, shape = torch.unique(torch.stack([obj[sl].double(), scale[sl].double()], 1), dim=0, return_inverse=True)
-        u_obj, u_scale = keys[:, 0].long(), keys[:, 1].to(scale.dtype)
-        rows = torch.arange(len(u_obj), device=obj.device).unsqueeze(1)
-        idx = point_index[u_obj]
-        points = network_points(objects.points[u_obj][rows, idx], objects.normals[u_obj][rows, idx], u_scale)
+        points, shape = distinct_clouds(objects, point_index, obj[sl], scale[sl])
         cond = model.condition(points, anchor[sl], shape)
         poses.append(decoded_pose(model.decode(z[sl], cond), anchor_points(objects, point_index, obj[sl], scale[sl],
                                                                            anchor[sl]), couple))
@@ -100,12 +95,13 @@ def expand(model: GraspCVAE, data: GraspData, config: SampleConfig, couple: bool
     n = config.n_per_object
     g = torch.Generator().manual_seed(stable_seed(config.seed, "expand"))
     index = torch.arange(len(data), device=device).repeat_interleave(n)
-    points, anchor, pose, _, obj, scale = data.batch(index)
+    points, shape, anchor, pose, _, obj, scale = data.batch(index)
     start = time.perf_counter()
-    mu, _ = model.encode(pose, model.condition(points, anchor))
+    mu, _ = model.encode(pose, model.condition(points, anchor, shape))
     z = mu + config.temperature * torch.randn(mu.shape, generator=g).to(device)
-    anchor_xyz = points[torch.arange(len(index), device=device), anchor, :3]
-    near = torch.cdist(anchor_xyz.unsqueeze(1), points[..., :3]).squeeze(1).topk(9, largest=False).indices[:, 1:]
+    row_points = points[shape, :, :3]  # (B, n, 3)
+    anchor_xyz = row_points[torch.arange(len(index), device=device), anchor]
+    near = torch.cdist(anchor_xyz.unsqueeze(1), row_points).squeeze(1).topk(9, largest=False).indices[:, 1:]
     pick = near[torch.arange(len(index), device=device), torch.randint(8, (len(index),), generator=g).to(device)]
     move = torch.rand(len(index), generator=g).to(device) < config.neighbour_fraction
     anchor = torch.where(move, pick, anchor)

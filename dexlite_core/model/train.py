@@ -100,12 +100,12 @@ def decoded_pose(net: Tensor, anchor_point: Tensor, couple: bool) -> HandPose:
 def losses(model: torch.nn.Module, hand: HandModel, data: GraspData, index: Tensor, config: TrainConfig,
            epoch: int, generator: torch.Generator | None, sample: bool = True) -> dict[str, Tensor]:
     """Every loss term (batch means) for rows ``index``; "total" is what is minimized."""
-    points, anchor, pose, anchor_point, obj, scale = data.batch(index)
+    points, shape, anchor, pose, anchor_point, obj, scale = data.batch(index)
     core = model.module if isinstance(model, DistributedDataParallel) else model
     if sample:
-        net, mu, logvar = model(points, anchor, pose, generator)
+        net, mu, logvar = model(points, anchor, pose, shape, generator)
     else:  # validation: the posterior mean, deterministic
-        cond = core.condition(points, anchor)
+        cond = core.condition(points, anchor, shape)
         mu, logvar = core.encode(pose, cond)
         net = core.decode(mu, cond)
     net = net.float()

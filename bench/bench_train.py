@@ -1,0 +1,44 @@
+"""Training throughput: samples/s of the CVAE with all losses (energies through FK included),
+on the pipeline's filtered grasps; also without the energy losses, for scale. Default model
+(1.16 M parameters), batch 128, 512 input points, 5 epochs after 1 warm-up epoch.
+Needs `make run` (or `dvc repro filter`) first. Writes bench/results/bench_train.json.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from common import REPO, devices, write_results
+
+from dexlite_core.data.grasps import read_grasps
+from dexlite_core.model.data import grasp_data, input_point_index
+from dexlite_core.model.train import LossConfig, TrainConfig, train
+from dexlite_core.objects.store import load_object_set
+
+FILTERED = REPO / "data/filtered/grasps.parquet"
+OBJECTS = REPO / "data/objects"
+
+
+def main() -> None:
+    if not FILTERED.exists():
+        sys.exit(f"{FILTERED} is missing: run `make run` (or `dvc repro filter`) first")
+    table = read_grasps(FILTERED)
+    figures = {}
+    for device in devices():
+        objects = load_object_set(OBJECTS, sorted(set(table.object_code)), device=device)
+        config = TrainConfig(epochs=6, device=device)
+        data = grasp_data(table, objects, input_point_index(objects, config.n_points))
+        val = grasp_data(table.select(slice(0, 32)), objects, data.point_index)
+        for name, cfg in (("", config), ("_no_energy", replace(config, loss=LossConfig(energy_scale=0.0)))):
+            with tempfile.TemporaryDirectory() as tmp:
+                result = train(cfg, data, val, Path(tmp) / "model.pt")
+            figures[f"{device}_b{cfg.batch_size}_samples_per_s{name}"] = result.samples_per_s
+        figures[f"{device}_samples_per_s"] = figures[f"{device}_b{config.batch_size}_samples_per_s"]
+        figures["n_parameters"] = result.n_parameters
+    write_results("bench_train", figures)
+
+
+if __name__ == "__main__":
+    main()
