@@ -18,7 +18,7 @@ from dexlite_core.model.data import grasp_data, input_point_index, split_rows
 from dexlite_core.model.sample import SampleConfig, expand, synthesize
 from dexlite_core.model.train import load_checkpoint
 from dexlite_core.objects.store import load_object_set, read_objects
-from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
+from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
 from dexlite_core.sim.runner import SimConfig, simulate
 from dexlite_core.sim.stability import read_stability
 
@@ -63,14 +63,16 @@ def postopt_stage(config: PostOptConfig, raw_path: Path, objects_dir: Path, out_
     raw = read_grasps(raw_path)
     objects = load_object_set(objects_dir, sorted(set(raw.object_code)), device=device)
     result = post_optimize(HandModel(device=device), objects, raw, config)
-    write_grasps(out_path, result.table)
-    return {"n_grasps": len(result.table), "postopt_seconds": result.seconds,
+    kept = keep_lowest_energy(result.table, config.weights, config.keep_per_object)
+    write_grasps(out_path, kept)
+    return {"n_refined": len(result.table), "n_grasps": len(kept), "postopt_seconds": result.seconds,
             "postopt_grasps_per_s": len(result.table) / max(result.seconds, 1e-9),
             "postopt_ms_per_grasp": 1000 * result.seconds / max(len(result.table), 1)}
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
+    raw_max: int = 640  #: raw grasps simulated (a seeded random subset when there are more)
     dataset_max: int = 400  #: filtered training grasps simulated for the "dataset" column
     contact_threshold: float = 0.005  #: m; candidates this close to the surface count as contacts (Q1)
     friction: float = 0.6  #: Q1 friction cone
@@ -109,10 +111,8 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, raw_path: Path, posto
     objects_table = read_objects(objects_dir)
     split_of = dict(zip(objects_table.object_code, objects_table.split))
     dataset = split_rows(read_grasps(dataset_path), split_of, "train")
-    if len(dataset) > config.dataset_max:
-        dataset = dataset.select(np.sort(np.random.default_rng(config.seed).choice(len(dataset), config.dataset_max,
-                                                                                   replace=False)))
-    sets = {"raw": read_grasps(raw_path), "postopt": read_grasps(postopt_path), "dataset": dataset}
+    sets = {"raw": _subset(read_grasps(raw_path), config.raw_max, config.seed),
+            "postopt": read_grasps(postopt_path), "dataset": _subset(dataset, config.dataset_max, config.seed)}
     hand = HandModel(device=device)
     codes = sorted(set().union(*(set(t.object_code) for t in sets.values())))
     objects = load_object_set(objects_dir, codes, device=device)
@@ -130,6 +130,13 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, raw_path: Path, posto
     _write_success_by_object(out_dir / "success_by_object.csv", runs)
     _write_energy_histograms(out_dir, sets)
     return metrics
+
+
+def _subset(table: GraspTable, at_most: int, seed: int) -> GraspTable:
+    """A seeded random subset of at most ``at_most`` rows (sorted), or the whole table."""
+    if len(table) <= at_most:
+        return table
+    return table.select(np.sort(np.random.default_rng(seed).choice(len(table), at_most, replace=False)))
 
 
 def _write_success_by_object(path: Path, runs) -> None:

@@ -25,7 +25,7 @@ TINY = {
     "train": {"epochs": 2, "batch_size": 16, "n_points": 128,
               "network": {"local_dim": 16, "global_dim": 32, "hidden": 32, "latent": 8}},
     "synth": {"n_per_object": 4},
-    "postopt": {"anneal": {"steps": 10}},
+    "postopt": {"anneal": {"steps": 10}, "keep_per_object": 2},
     "evaluate": {"dataset_max": 8},
 }
 

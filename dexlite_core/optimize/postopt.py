@@ -29,9 +29,14 @@ class PostOptConfig:
     anneal: AnnealConfig = field(default_factory=lambda: DESCENT)
     weights: EnergyWeights = field(default_factory=EnergyWeights)  #: E_post
     couple_joints: bool = True
+    keep_per_object: int = 0  #: keep the grasps of lowest E_post per object and scale (0: keep all)
     batch_size: int = 2048
     seed: int = 0
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.keep_per_object < 0 or self.batch_size < 1:
+            raise ValueError("keep_per_object must be >= 0 and batch_size >= 1")
 
 
 @dataclass(frozen=True)
@@ -71,3 +76,17 @@ def post_optimize(hand: HandModel, objects: ObjectSet, table: GraspTable, config
                                     np.concatenate(energies))
     return PostOptResult(refined, seconds)
 
+
+
+def keep_lowest_energy(table: GraspTable, weights: EnergyWeights, per_group: int) -> GraspTable:
+    """The ``per_group`` grasps of lowest weighted energy of each (object, scale), ids kept."""
+    if per_group <= 0:
+        return table
+    e = np.nan_to_num(table.energies, nan=np.inf)
+    total = weights.fc * e[:, 0] + weights.dis * e[:, 1] + weights.pen * e[:, 2] + weights.spen * e[:, 3] \
+        + weights.joints * e[:, 4]
+    keep = np.zeros(len(table), bool)
+    for key in set(zip(table.object_code, table.scale.tolist())):
+        rows = np.flatnonzero((table.object_code == key[0]) & (table.scale == key[1]))
+        keep[rows[np.argsort(total[rows], kind="stable")[:per_group]]] = True
+    return table.select(keep)
