@@ -1,9 +1,47 @@
-"""The ``dexlite`` command."""
+"""The ``dexlite`` command: grasps for your own meshes, a look at grasp tables, the hand asset."""
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
+
+EPILOG = """examples:
+  dexlite grasp mug.obj -n 64 -o grasps.parquet          grasps for a mesh (needs a trained model: make run)
+  dexlite grasp part.stl --scale 0.07 --simulate -o g.parquet
+  dexlite grasp mug.obj --format dexgraspnet -o mug.npy  DexGraspNet's .npy layout
+  dexlite show data/eval/postopt_simulated.parquet -o grasps.html
+  dexlite show grasps.parquet --mesh mug.obj -o grasp.png
+"""
+
+
+def _grasp(args: argparse.Namespace) -> None:
+    from dexlite_core.data.dexgraspnet import write_dexgraspnet_file
+    from dexlite_core.data.grasps import write_grasps
+    from dexlite_core.grasp_mesh import MeshGraspRequest, grasp_mesh
+
+    request = MeshGraspRequest(Path(args.mesh), args.n, Path(args.checkpoint), args.scale, args.device,
+                               not args.no_postopt, simulate=args.simulate, seed=args.seed)
+    with tempfile.TemporaryDirectory(prefix="dexlite-") as work:
+        result = grasp_mesh(request, Path(work))
+    out = Path(args.out)
+    if args.format == "dexgraspnet":
+        write_dexgraspnet_file(result.table, out)
+    else:
+        write_grasps(out, result.table)
+    c = result.center
+    passed = "" if result.table.sim is None else f", {result.table.sim.success.mean():.0%} passed lift and six-direction"
+    print(f"wrote {len(result.table)} grasps to {out}{passed}. Poses are in {args.mesh}'s frame moved to its "
+          f"bounding-box centre ({c[0]:.4g}, {c[1]:.4g}, {c[2]:.4g}) and sized to a {result.scale:.3g} m radius.")
+
+
+def _show(args: argparse.Namespace) -> None:
+    from dexlite_core.data.grasps import read_grasps
+    from dexlite_core.report.show import show
+
+    rows = show(read_grasps(args.table), Path(args.out), args.object, args.n, Path(args.objects),
+                Path(args.mesh) if args.mesh else None)
+    print(f"wrote {args.out} ({len(rows)} grasp{'s' if len(rows) != 1 else ''})")
 
 
 def _export_hand(args: argparse.Namespace) -> None:
@@ -16,20 +54,52 @@ def _export_hand(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     from importlib.metadata import version
 
-    p = argparse.ArgumentParser(prog="dexlite", description="Dexterous grasps for the Shadow Hand.")
+    p = argparse.ArgumentParser(prog="dexlite", description="Dexterous grasps for the Shadow Hand.", epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"dexlite {version('dexlite')}")
-    sub = p.add_subparsers(dest="command", required=True)
-    export = sub.add_parser("export-hand", help="write the grasping hand as MJCF (MuJoCo) and URDF (PyBullet)")
-    export.add_argument("out", help="output folder")
-    export.set_defaults(run=_export_hand)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    g = sub.add_parser("grasp", help="synthesize grasps for a mesh (obj, stl, ply, off, glb)")
+    g.add_argument("mesh", help="the object's mesh file")
+    g.add_argument("-n", type=int, default=64, help="grasps to write (default 64)")
+    g.add_argument("-o", "--out", required=True, help="output file (.parquet, or .npy with --format dexgraspnet)")
+    g.add_argument("--checkpoint", default="data/model/model.pt", help="trained model (default: the pipeline's)")
+    g.add_argument("--scale", type=float, help="object size as bounding radius in metres (default: the mesh's own, "
+                                               "read as metres)")
+    g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    g.add_argument("--no-postopt", action="store_true", help="raw network samples, without post-optimization")
+    g.add_argument("--simulate", action="store_true", help="judge every grasp with the MuJoCo lift and six-direction tests")
+    g.add_argument("--format", choices=("parquet", "dexgraspnet"), default="parquet")
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(run=_grasp)
+
+    s = sub.add_parser("show", help="look at grasps of a table: interactive HTML or PNG")
+    s.add_argument("table", help="a grasp table (.parquet)")
+    s.add_argument("-o", "--out", default="grasps.html", help="grasps.html (interactive) or grasp.png")
+    s.add_argument("--object", help="object code (default: the table's first)")
+    s.add_argument("-n", type=int, default=4, help="grasps to show, lowest energy first (HTML; default 4)")
+    s.add_argument("--objects", default="data/objects", help="object store holding the table's objects")
+    s.add_argument("--mesh", help="the object's mesh, for tables made by `dexlite grasp`")
+    s.set_defaults(run=_show)
+
+    e = sub.add_parser("export-hand", help="write the grasping hand as MJCF (MuJoCo) and URDF (PyBullet)")
+    e.add_argument("out", help="output folder")
+    e.set_defaults(run=_export_hand)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from dexlite_core.data.grasps import GraspTableError
+    from dexlite_core.model.train import CheckpointError
+    from dexlite_core.objects.mesh import MeshError
+
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, OSError) as exc:
+    except CheckpointError as exc:
+        print(f"dexlite: error: {exc}, or pass --checkpoint PATH", file=sys.stderr)
+        return 1
+    except (MeshError, GraspTableError, ValueError, FileNotFoundError, OSError) as exc:
         print(f"dexlite: error: {exc}", file=sys.stderr)
         return 1
     return 0

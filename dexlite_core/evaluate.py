@@ -23,7 +23,8 @@ from dexlite_core.sim.runner import SimConfig, simulate
 from dexlite_core.sim.stability import read_stability
 
 
-def _with_energies(table: GraspTable, hand: HandModel, objects, device) -> GraspTable:
+def with_energies(table: GraspTable, hand: HandModel, objects, device) -> GraspTable:
+    """The table with its energies computed (nearest contacts)."""
     terms = score_grasps(hand, objects, table.poses(device=device), objects.index_of(list(table.object_code)),
                          torch.as_tensor(table.scale, device=device))
     energies = torch.stack([terms.fc, terms.dis, terms.pen, terms.spen, terms.joints], 1).cpu().numpy()
@@ -52,7 +53,7 @@ def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, 
         objects = load_object_set(objects_dir, sorted(set(training.object_code)), device=device)
         data = grasp_data(training, objects, input_point_index(objects, meta["n_points"]))
         samples = expand(model, data, config, meta["couple_joints"])
-    table = _with_energies(samples.table, hand, objects, device)
+    table = with_energies(samples.table, hand, objects, device)
     write_grasps(out_path, table)
     return {"n_grasps": len(table), "n_objects": len(set(table.object_code)), "mode": config.mode,
             "sample_grasps_per_s": len(table) / max(samples.seconds, 1e-9)}

@@ -51,3 +51,13 @@ def dgn_objects(dgn_root, tmp_path_factory) -> Path:
     build_objects(ObjectsConfig(scales=(0.06, 0.08, 0.10, 0.12, 0.15)),
                   DatasetSource("dexgraspnet", str(dgn_root)), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> Path:
+    """The whole DAG (objects -> report) run by `dvc repro` on the tiny configuration."""
+    from pipeline_workspace import dvc, make_workspace
+
+    root = make_workspace(tmp_path_factory.mktemp("pipeline"))
+    dvc(root, "repro")
+    return root

@@ -27,6 +27,7 @@ TINY = {
     "synth": {"n_per_object": 4},
     "postopt": {"anneal": {"steps": 10}, "keep_per_object": 2},
     "evaluate": {"dataset_max": 8},
+    "report": {"thumbs_per_object": 1},
 }
 
 

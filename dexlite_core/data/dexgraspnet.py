@@ -128,21 +128,21 @@ def read_dexgraspnet_file(path: str | Path) -> IngestResult:
     return records_to_table(path.stem, load_records(path), str(path))
 
 
+def write_dexgraspnet_file(table: GraspTable, path: str | Path) -> Path:
+    """Write grasps as one DexGraspNet ``.npy``: records ``{qpos, scale}`` plus the energies
+    that were computed."""
+    qpos = pose_to_qpos(table.poses(dtype=torch.float64))
+    records = []
+    for i, q in enumerate(qpos):
+        record = {"qpos": q, "scale": float(table.scale[i])}
+        record.update({c: float(v) for c, v in zip(ENERGY_COLUMNS, table.energies[i]) if np.isfinite(v)})
+        records.append(record)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.array(records, dtype=object), allow_pickle=True)
+    return Path(path)
+
+
 def write_dexgraspnet(table: GraspTable, dataset_dir: str | Path) -> list[Path]:
-    """Write a grasp table as ``dataset_dir/<object_code>.npy`` files in DexGraspNet's layout
-    (records ``{qpos, scale}`` plus the energies that were computed)."""
-    dataset_dir = Path(dataset_dir)
-    written = []
-    for code in sorted(set(table.object_code)):
-        part = table.select(table.object_code == code)
-        qpos = pose_to_qpos(part.poses(dtype=torch.float64))
-        records = []
-        for i, q in enumerate(qpos):
-            record = {"qpos": q, "scale": float(part.scale[i])}
-            record.update({c: float(v) for c, v in zip(ENERGY_COLUMNS, part.energies[i]) if np.isfinite(v)})
-            records.append(record)
-        path = dataset_dir / f"{code}.npy"
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, np.array(records, dtype=object), allow_pickle=True)
-        written.append(path)
-    return written
+    """Write a grasp table as ``dataset_dir/<object_code>.npy`` files in DexGraspNet's layout."""
+    return [write_dexgraspnet_file(table.select(table.object_code == code), Path(dataset_dir) / f"{code}.npy")
+            for code in sorted(set(table.object_code))]

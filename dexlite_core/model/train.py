@@ -77,7 +77,7 @@ def load_checkpoint(path: str | Path, device="cpu") -> tuple[GraspCVAE, dict]:
     """The model and the checkpoint's metadata; loads tensors and plain data only."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint there; train one with `dvc repro train`")
+        raise CheckpointError(f"{path}: no checkpoint there; train one with `make run` (or `dvc repro train`)")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         model = GraspCVAE(NetworkConfig(**ckpt["network"]))

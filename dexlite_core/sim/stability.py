@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pybullet as p
 import trimesh
 
 from dexlite_core.objects.store import read_objects, read_pieces, write_table
@@ -142,6 +141,9 @@ class _Scene:
     """One PyBullet DIRECT client with a plane; objects are dropped onto it one at a time."""
 
     def __init__(self, config: StabilityConfig) -> None:
+        import pybullet  # imported here: it prints a banner, and readers of the results do not need it
+
+        self.p = p = pybullet
         self.config = config
         self.client = p.connect(p.DIRECT)
         p.setGravity(0, 0, -9.81, physicsClientId=self.client)
@@ -152,11 +154,11 @@ class _Scene:
         p.changeDynamics(plane, -1, lateralFriction=config.lateral_friction, physicsClientId=self.client)
 
     def close(self) -> None:
-        p.disconnect(self.client)
+        self.p.disconnect(self.client)
 
     def shape(self, decomposed: Path, scale: float) -> int:
         """A compound of convex hulls, one per ``o`` group of the file, in metres."""
-        shape = p.createCollisionShape(p.GEOM_MESH, fileName=str(decomposed), meshScale=[scale] * 3,
+        shape = self.p.createCollisionShape(self.p.GEOM_MESH, fileName=str(decomposed), meshScale=[scale] * 3,
                                        physicsClientId=self.client)
         if shape < 0:
             raise ValueError(f"{decomposed}: PyBullet could not build a collision shape; rebuild the object "
@@ -168,19 +170,19 @@ class _Scene:
         c, cid = self.config, self.client
         moments, axes = principal_inertia(solid, c.mass, scale)
         lowest = (solid.vertices * scale @ rotation.T)[:, 2].min()
-        body = p.createMultiBody(c.mass, shape, basePosition=[0.0, 0.0, c.drop_height - lowest],
+        body = self.p.createMultiBody(c.mass, shape, basePosition=[0.0, 0.0, c.drop_height - lowest],
                                  baseOrientation=_xyzw(rotation),
                                  baseInertialFramePosition=(solid.center_mass * scale).tolist(),
                                  baseInertialFrameOrientation=_xyzw(axes), physicsClientId=cid)
         # Bullet's own inertia for a compound is its bounding box's; use the solid's instead.
-        p.changeDynamics(body, -1, lateralFriction=c.lateral_friction, localInertiaDiagonal=moments.tolist(),
+        self.p.changeDynamics(body, -1, lateralFriction=c.lateral_friction, localInertiaDiagonal=moments.tolist(),
                          physicsClientId=cid)
         try:
-            start = np.array(p.getBasePositionAndOrientation(body, physicsClientId=cid)[0])
+            start = np.array(self.p.getBasePositionAndOrientation(body, physicsClientId=cid)[0])
             settled = self._run(body, c.settle_seconds)
             final = self._run(body, c.test_seconds)
         finally:
-            p.removeBody(body, physicsClientId=cid)
+            self.p.removeBody(body, physicsClientId=cid)
         # getBasePositionAndOrientation reports the inertial frame: undo its rotation.
         settled_rot, final_rot = _matrix(settled[1]) @ axes.T, _matrix(final[1]) @ axes.T
         drift = float(np.linalg.norm(final[0][:2] - settled[0][:2]))
@@ -190,9 +192,9 @@ class _Scene:
     def _run(self, body: int, seconds: float) -> tuple[np.ndarray, np.ndarray, float]:
         """Step for ``seconds``; centre-of-mass position (3,), orientation xyzw (4,) and speed."""
         for _ in range(max(1, round(seconds / self.config.timestep))):
-            p.stepSimulation(physicsClientId=self.client)
-        position, orientation = p.getBasePositionAndOrientation(body, physicsClientId=self.client)
-        velocity = p.getBaseVelocity(body, physicsClientId=self.client)[0]
+            self.p.stepSimulation(physicsClientId=self.client)
+        position, orientation = self.p.getBasePositionAndOrientation(body, physicsClientId=self.client)
+        velocity = self.p.getBaseVelocity(body, physicsClientId=self.client)[0]
         return np.array(position), np.array(orientation), float(np.linalg.norm(velocity))
 
     def _reason(self, start, settled, final, drift: float, tilt: float) -> str | None:

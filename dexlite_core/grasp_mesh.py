@@ -1,0 +1,95 @@
+"""Grasps for any mesh a user hands us: the library behind ``dexlite grasp``.
+
+The mesh is repaired, normalized and precomputed like a catalog object (in a worker process),
+the trained CVAE samples candidates, post-optimization refines them and keeps the best, and the
+simulator may judge them. Poses are in the mesh's frame moved to its bounding-box centre and
+scaled to ``scale`` (the table's convention; the centre is reported).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dexlite_core.conventions import resolve_device
+from dexlite_core.data.grasps import GraspTable
+from dexlite_core.evaluate import with_energies
+from dexlite_core.hand.model import HandModel
+from dexlite_core.model.data import input_point_index
+from dexlite_core.model.sample import SampleConfig, synthesize
+from dexlite_core.model.train import load_checkpoint
+from dexlite_core.objects.mesh import MeshError, load_mesh, normalize, repair
+from dexlite_core.objects.object_set import ObjectSet
+from dexlite_core.objects.store import BuildJob, GeometrySpec, build_object, load_geometry
+from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
+from dexlite_core.parallel import ParallelConfig, parallel_map
+from dexlite_core.sim.runner import SimConfig, simulate
+
+#: A mesh whose bounding radius (metres, as read) is outside this range needs --scale.
+PLAUSIBLE_RADIUS = (0.02, 0.3)
+
+
+@dataclass(frozen=True)
+class MeshGraspRequest:
+    mesh: Path
+    n: int = 64
+    checkpoint: Path = Path("data/model/model.pt")
+    scale: float | None = None  #: bounding radius in metres; None: the mesh's own size, read as metres
+    device: str = "auto"
+    postopt: bool = True
+    oversample: int = 4  #: candidates per kept grasp when post-optimizing
+    simulate: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MeshGrasps:
+    table: GraspTable
+    center: np.ndarray  #: (3,) bounding-box centre of the mesh, in its own coordinates
+    scale: float
+
+
+@dataclass(frozen=True)
+class _Build:
+    out_dir: Path
+
+    def __call__(self, job: BuildJob):
+        return build_object(job, GeometrySpec(), self.out_dir)
+
+
+def prepare(mesh: Path, work_dir: Path) -> tuple[str, dict]:
+    """Repair and precompute the mesh into ``work_dir`` (a worker process keeps point-cloud-utils'
+    OpenMP threads away from torch's). Raises MeshError with the cause."""
+    code = Path(mesh).stem
+    load_mesh(mesh)  # fail fast, here, on unreadable files
+    (result,) = parallel_map(_Build(work_dir), [BuildJob(code, "user", "user", str(mesh))], ParallelConfig(n_workers=1))
+    if result.row is None:
+        raise MeshError(result.reason)
+    return code, result.row
+
+
+def grasp_mesh(request: MeshGraspRequest, work_dir: Path) -> MeshGrasps:
+    device = resolve_device(request.device)
+    model, meta = load_checkpoint(request.checkpoint, device)  # before the costly mesh work
+    code, row = prepare(request.mesh, work_dir)
+    scale = request.scale if request.scale is not None else row["file_radius"]
+    if not PLAUSIBLE_RADIUS[0] <= scale <= PLAUSIBLE_RADIUS[1]:
+        raise MeshError(f"{request.mesh}: read as metres its bounding radius is {scale:.3g} m, not a hand-sized "
+                        f"object; pass --scale with the size you want (e.g. --scale 0.06)")
+    center = normalize(repair(load_mesh(request.mesh), str(request.mesh))[0]).center
+    objects = ObjectSet.from_geometry([load_geometry(work_dir, code, row["sdf_extent"])], device=device)
+    hand = HandModel(device=device)
+    n_candidates = request.n * (request.oversample if request.postopt else 1)
+    samples = synthesize(model, objects, input_point_index(objects, meta["n_points"]), [(code, float(scale))],
+                         SampleConfig(n_per_object=n_candidates, seed=request.seed, device=str(device)),
+                         meta["couple_joints"])
+    table = samples.table
+    if request.postopt:
+        config = PostOptConfig(device=str(device), seed=request.seed)
+        table = keep_lowest_energy(post_optimize(hand, objects, table, config).table, config.weights, request.n)
+    else:
+        table = with_energies(table, hand, objects, device)
+    if request.simulate:
+        table = simulate(table, work_dir, SimConfig(tests=("lift", "six_dir")), desc="simulating").table
+    return MeshGrasps(table.sorted(), center, float(scale))
