@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # torch is pinned in the same pip call: an unpinned resolver would pull CUDA wheels.
 TORCH := torch==2.13.0
 
-.PHONY: run test bench install clean
+.PHONY: run run-full test bench install clean
 
 $(BIN)/dexlite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ install: $(BIN)/dexlite
 
 run: install
 	$(BIN)/dvc repro
+
+# The GPU-scale configuration as a DVC experiment named `full` (overrides in params-full.yaml).
+run-full: install
+	$(BIN)/dvc exp run -n full $$($(BIN)/python -m dexlite_core.params params-full.yaml)
 
 test: install
 	$(BIN)/python -m pytest -q

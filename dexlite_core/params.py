@@ -6,6 +6,8 @@ frozen dataclasses. Unknown keys (typos) and wrong types fail with the key's ful
 from __future__ import annotations
 
 import dataclasses
+import json
+import sys
 import types
 import typing
 from pathlib import Path
@@ -87,3 +89,35 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise ParamsError(f"{key} must be a string, got {value!r}")
         return value
     return value
+
+
+def override_args(overrides_path: str | Path, params_path: str | Path = "params.yaml") -> list[str]:
+    """``-S key=value`` arguments for `dvc exp run` from a YAML of overrides (params-full.yaml).
+
+    Every overridden key must exist in params.yaml, so an outdated overrides file fails here
+    instead of silently running the small configuration.
+    """
+    base, overrides = load_params(params_path), load_params(overrides_path)
+    args = []
+    for key, value in flatten(overrides):
+        node = base
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ParamsError(f"{overrides_path}: {key} is not a key of {params_path}")
+            node = node[part]
+        # Compact JSON is valid in DVC's (Hydra's) override grammar and has no spaces to split.
+        args += ["-S", f"{key}={json.dumps(value, separators=(',', ':'))}"]
+    return args
+
+
+def flatten(values: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    items = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        items += flatten(value, name + ".") if isinstance(value, dict) else [(name, value)]
+    return items
+
+
+if __name__ == "__main__":
+    # python -m dexlite_core.params params-full.yaml  ->  the -S arguments, one line.
+    print(" ".join(override_args(sys.argv[1])))

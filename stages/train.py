@@ -1,7 +1,8 @@
 """DVC stage `train`: the PointNet + CVAE with energy losses.
 
 Usage: python stages/train.py FILTERED_PARQUET OBJECTS_DIR OUT_DIR LIVE_DIR METRICS_JSON
-Several processes: torchrun --nproc_per_node N stages/train.py ... (DDP; rank 0 writes).
+Several processes: torchrun --nproc_per_node N stages/train.py ... (DDP; rank 0 writes); in the
+pipeline, set params `train.launcher` to that torchrun prefix.
 """
 import os
 import sys
@@ -14,7 +15,9 @@ from dexlite_core.params import build, load_params
 
 
 def main(filtered: str, objects_dir: str, out_dir: str, live_dir: str, metrics_path: str) -> None:
-    config = build(TrainConfig, load_params()["train"], "train")
+    section = dict(load_params()["train"])
+    section.pop("launcher", None)  # consumed by dvc.yaml's command line
+    config = build(TrainConfig, section, "train")
     metrics = train_stage(config, Path(filtered), Path(objects_dir), Path(out_dir), Path(live_dir))
     if int(os.environ.get("RANK", "0")) == 0:
         write_json(metrics_path, metrics)

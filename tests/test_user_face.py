@@ -31,10 +31,11 @@ def test_grasp_writes_a_valid_table(pipeline, can, tmp_path, capsys):
     assert "bounding-box centre" in capsys.readouterr().out
 
 
-def test_grasp_on_a_broken_mesh_exits_with_a_one_line_cause(tmp_path, capsys):
+def test_grasp_on_a_broken_mesh_exits_with_a_one_line_cause(pipeline, tmp_path, capsys):
     broken = tmp_path / "broken.obj"
     broken.write_text("v 0 0 0\nv 1 0 0\n")
-    assert main(["grasp", str(broken), "-o", str(tmp_path / "x.parquet")]) == 1
+    assert main(["grasp", str(broken), "-o", str(tmp_path / "x.parquet"),
+                 "--checkpoint", str(pipeline / "data/model/model.pt")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "broken.obj" in err
 
