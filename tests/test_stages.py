@@ -26,9 +26,12 @@ def test_curate_stage_writes_grasps_and_metrics(workspace):
 
 
 def test_same_params_give_identical_bytes(workspace):
-    first = (workspace / "data/curated/grasps.parquet").read_bytes()
-    dvc(workspace, "repro", "--force", "curate")
-    assert (workspace / "data/curated/grasps.parquet").read_bytes() == first
+    """Every stage up to post-optimization, training included, re-run from scratch."""
+    tables = ["data/curated/grasps.parquet", "data/filtered/all.parquet", "data/synth/raw.parquet",
+              "data/synth/postopt.parquet"]
+    first = {t: (workspace / t).read_bytes() for t in tables}
+    dvc(workspace, "repro", "--force", "postopt")
+    assert {t: (workspace / t).read_bytes() for t in tables} == first
 
 
 def test_filter_stage_keeps_passed_grasps_with_results(workspace):

@@ -20,7 +20,7 @@ from dexlite_core.model.data import GraspData, anchor_points, distinct_clouds
 from dexlite_core.model.network import GraspCVAE
 from dexlite_core.model.train import decoded_pose
 from dexlite_core.objects.object_set import ObjectSet
-from dexlite_core.seeding import stable_seed
+from dexlite_core.seeding import deterministic_torch, stable_seed
 
 MODES = ("pure", "expand")
 
@@ -72,6 +72,7 @@ def _table(objects: ObjectSet, obj: Tensor, scale: Tensor, grasp_id: np.ndarray,
 def synthesize(model: GraspCVAE, objects: ObjectSet, point_index: Tensor, groups: list[tuple[str, float]],
                config: SampleConfig, couple: bool) -> Samples:
     """``n_per_object`` grasps for each (object, scale) in ``groups``; seeds per group."""
+    deterministic_torch()
     device = objects.device
     n = config.n_per_object
     obj = objects.index_of([c for c, _ in groups]).repeat_interleave(n)

@@ -24,6 +24,7 @@ from dexlite_core.model.data import GraspData
 from dexlite_core.model.encoding import decode_pose
 from dexlite_core.model.network import GraspCVAE, NetworkConfig
 from dexlite_core.optimize.problem import couple_joints
+from dexlite_core.seeding import deterministic_torch
 
 LOSS_TERMS = ("recon_translation", "recon_rotation", "recon_joints", "kl", "E_fc", "E_dis", "E_pen", "E_spen",
               "E_joints", "energy", "total")
@@ -151,6 +152,7 @@ def train(config: TrainConfig, train_data: GraspData, val_data: GraspData, check
     (rank 0 only) that receives every loss term per epoch."""
     rank, world = _distributed()
     device = train_data.objects.device
+    deterministic_torch()
     torch.manual_seed(config.seed)
     model = GraspCVAE(config.network).to(device)
     if world > 1:

@@ -18,7 +18,7 @@ from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.optimize.anneal import AnnealConfig, anneal
 from dexlite_core.optimize.problem import GraspProblem, GroupRandom
-from dexlite_core.seeding import stable_seed
+from dexlite_core.seeding import deterministic_torch, stable_seed
 
 DESCENT = AnnealConfig(steps=150, step_size=0.003, step_size_end=0.0002, temperature=0.0, temperature_end=0.0,
                        switch_probability=0.1)
@@ -56,6 +56,7 @@ def _group_random(part: GraspTable, seed: int, device) -> GroupRandom:
 
 def post_optimize(hand: HandModel, objects: ObjectSet, table: GraspTable, config: PostOptConfig) -> PostOptResult:
     """Refine every grasp of ``table`` (rows kept in order, ids kept)."""
+    deterministic_torch()
     device = resolve_device(config.device)
     poses, energies, seconds = [], [], 0.0
     for start in range(0, len(table), config.batch_size):

@@ -16,7 +16,7 @@ from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.optimize.anneal import AnnealConfig, anneal
 from dexlite_core.optimize.init import InitConfig, hull_starts, initial_contacts, initial_poses
 from dexlite_core.optimize.problem import GraspProblem, GroupRandom
-from dexlite_core.seeding import stable_seed
+from dexlite_core.seeding import deterministic_torch, stable_seed
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ def seed_grasps(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, flo
     Every group draws from its own generator, seeded by (seed, code, scale), and batches are
     fixed by the config, so the same params give the same grasps.
     """
+    deterministic_torch()
     device = resolve_device(config.device)
     n = config.n_per_object
     tables, attempts, seconds = [], 0, 0.0
