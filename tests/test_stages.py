@@ -27,8 +27,8 @@ def test_curate_stage_writes_grasps_and_metrics(workspace):
 
 def test_same_params_give_identical_bytes(workspace):
     """Every stage up to post-optimization, training included, re-run from scratch."""
-    tables = ["data/curated/grasps.parquet", "data/filtered/all.parquet", "data/synth/raw.parquet",
-              "data/synth/postopt.parquet"]
+    tables = ["data/curated/grasps.parquet", "data/filtered/all.parquet", "data/model/model.pt",
+              "data/synth/raw.parquet", "data/synth/postopt.parquet"]
     first = {t: (workspace / t).read_bytes() for t in tables}
     dvc(workspace, "repro", "--force", "postopt")
     assert {t: (workspace / t).read_bytes() for t in tables} == first

@@ -5,6 +5,7 @@ Runs on CPU or CUDA (mixed precision there), in one process or several under ``t
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import time
@@ -17,7 +18,7 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
 from dexlite_core.conventions import HandPose
-from dexlite_core.data.files import atomic_path
+from dexlite_core.data.files import write_bytes
 from dexlite_core.energy import EnergyTerms, EnergyWeights, grasp_energy, nearest_contacts
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import GraspData
@@ -69,9 +70,12 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: Path, model: GraspCVAE, config: TrainConfig, epoch: int, val_loss: float) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "network": asdict(model.config), "n_points": config.n_points,
-                    "couple_joints": config.couple_joints, "epoch": epoch, "val_loss": val_loss}, tmp)
+    # Through a buffer: torch.save names the archive after the file, and the temporary file's
+    # random name would make identical checkpoints differ in bytes.
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "network": asdict(model.config), "n_points": config.n_points,
+                "couple_joints": config.couple_joints, "epoch": epoch, "val_loss": val_loss}, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, device="cpu") -> tuple[GraspCVAE, dict]:
