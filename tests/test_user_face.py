@@ -62,7 +62,15 @@ def _chromium(page: Path, out_dir: Path, height: int) -> tuple[np.ndarray, list[
            "--disable-quic", f"--user-data-dir={out_dir / 'profile'}", f"--log-net-log={netlog}",
            "--enable-logging=stderr", "--v=0", f"--window-size=1280,{height}", "--virtual-time-budget=20000",
            f"--screenshot={shot}", page.resolve().as_uri()]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    # Headless Chromium now and then never returns from --virtual-time-budget (a hang, not a
+    # rendering failure: a fresh start renders the same page in seconds), so try twice.
+    for attempt in range(2):
+        try:
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+            break
+        except subprocess.TimeoutExpired:
+            if attempt == 1:
+                raise
     log = json.loads(netlog.read_text())
     start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
     # The browser's own housekeeping traffic has no page behind it; the page's has file://.
