@@ -4,18 +4,29 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Stage commands call `python`: the venv's, with the venv first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-# torch is pinned in the same pip call: an unpinned resolver would pull CUDA wheels.
+# Every package at the version `make lock` resolved (CPython 3.11, Linux x86_64), torch 2.13.0
+# among them: one pip call takes the local CPU wheel; an unpinned resolver would pull CUDA wheels.
+LOCK := requirements.lock
 TORCH := torch==2.13.0
 
-.PHONY: run run-full test bench install clean
+.PHONY: run run-full test bench install lock clean
 
-$(BIN)/dexlite: pyproject.toml
+$(BIN)/dexlite: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(TORCH) -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 install: $(BIN)/dexlite
+
+# Refresh the lock on purpose: resolve pyproject.toml's ranges afresh in a scratch venv.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet $(TORCH) -e ".[dev]"
+	{ echo "# Every package of .venv, pinned. Refresh on purpose with \`make lock\`; installed by make install."; \
+	  .lock-venv/bin/pip freeze --all --exclude-editable | sed 's/^\(torch==[^+]*\)+.*/\1/'; } > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK) && rm -rf .lock-venv
 
 run: install
 	$(BIN)/dvc repro
