@@ -5,6 +5,10 @@ Usage: python stages/curate.py OBJECTS_DIR STABILITY_DIR OUT_DIR METRICS_JSON
 import sys
 from pathlib import Path
 
+from _bootstrap import use_project_python
+
+use_project_python()  # before dexlite_core is imported
+
 from dexlite_core.data.curate import CurateConfig, curate
 from dexlite_core.data.files import write_json
 from dexlite_core.params import build, load_params

@@ -6,6 +6,10 @@ import json
 import sys
 from pathlib import Path
 
+from _bootstrap import use_project_python
+
+use_project_python()  # before dexlite_core is imported
+
 from dexlite_core.data.files import write_json
 from dexlite_core.evaluate import EvaluateConfig, evaluate_stage
 from dexlite_core.params import build, load_params

@@ -5,6 +5,10 @@ Usage: python stages/objects.py OUT_DIR METRICS_JSON
 import sys
 from pathlib import Path
 
+from _bootstrap import use_project_python
+
+use_project_python()  # before dexlite_core is imported
+
 from dexlite_core.data.files import write_json
 from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.params import build, load_params

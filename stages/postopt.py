@@ -5,6 +5,10 @@ Usage: python stages/postopt.py RAW_PARQUET OBJECTS_DIR OUT_PARQUET METRICS_JSON
 import sys
 from pathlib import Path
 
+from _bootstrap import use_project_python
+
+use_project_python()  # before dexlite_core is imported
+
 from dexlite_core.data.files import write_json
 from dexlite_core.evaluate import postopt_stage
 from dexlite_core.optimize.postopt import PostOptConfig

@@ -5,6 +5,10 @@ Usage: python stages/report.py METRICS_DIR EVAL_DIR TRAIN_LIVE_DIR OBJECTS_DIR O
 import sys
 from pathlib import Path
 
+from _bootstrap import use_project_python
+
+use_project_python()  # before dexlite_core is imported
+
 from dexlite_core.params import load_section
 from dexlite_core.report.build import ReportInputs, build_report
 

@@ -5,6 +5,10 @@ Usage: python stages/synthesize.py CHECKPOINT OBJECTS_DIR STABILITY_DIR FILTERED
 import sys
 from pathlib import Path
 
+from _bootstrap import use_project_python
+
+use_project_python()  # before dexlite_core is imported
+
 from dexlite_core.data.files import write_json
 from dexlite_core.evaluate import synthesize_stage
 from dexlite_core.model.sample import SampleConfig

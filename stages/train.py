@@ -8,6 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from _bootstrap import use_project_python
+
+use_project_python()  # before dexlite_core is imported
+
 from dexlite_core.data.files import write_json
 from dexlite_core.model.pipeline import train_stage
 from dexlite_core.model.train import TrainConfig
