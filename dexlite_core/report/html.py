@@ -43,7 +43,11 @@ function dexliteViewer(id, spec) {
     x: spec.contacts.x, y: spec.contacts.y, z: spec.contacts.z, marker: {size: 4, color: "__CONTACT_COLOR__"}});
   Plotly.newPlot(id, traces, {margin: {l: 0, r: 0, t: 0, b: 0}, showlegend: false, paper_bgcolor: "white",
     scene: {aspectmode: "data", xaxis: {visible: false}, yaxis: {visible: false}, zaxis: {visible: false}}},
-    {displaylogo: false, responsive: true});
+    {displaylogo: false, responsive: true}).then(dexliteMarkDrawn);
+}
+// data-drawn="1" once a plot's first frame is on screen: what a test (or a person's script) waits for.
+function dexliteMarkDrawn(gd) {
+  requestAnimationFrame(function () { requestAnimationFrame(function () { gd.dataset.drawn = "1"; }); });
 }
 // Browsers keep ~16 WebGL contexts: viewers live only while on screen.
 const dexlitePending = new Map();
@@ -51,7 +55,7 @@ const dexliteObserver = new IntersectionObserver(function (entries) {
   entries.forEach(function (e) {
     const el = e.target;
     if (e.isIntersecting && !el.dataset.live) { dexliteViewer(el.id, dexlitePending.get(el.id)); el.dataset.live = "1"; }
-    else if (!e.isIntersecting && el.dataset.live) { Plotly.purge(el); delete el.dataset.live; }
+    else if (!e.isIntersecting && el.dataset.live) { Plotly.purge(el); delete el.dataset.live; delete el.dataset.drawn; }
   });
 }, {rootMargin: "100px"});
 function dexliteLazyViewer(id, spec) {
@@ -116,7 +120,7 @@ class Page:
         height = fig.layout.height or 420
         self.body.append(f'<div id="{div}" class="plot" style="height: {height}px"></div>')
         self.scripts.append(f"(function (f) {{ Plotly.newPlot('{div}', f.data, f.layout, "
-                            f"{{displaylogo: false, responsive: true}}); }})({fig.to_json()});")
+                            f"{{displaylogo: false, responsive: true}}).then(dexliteMarkDrawn); }})({fig.to_json()});")
 
     def viewer(self, spec: dict, caption: str) -> None:
         """An interactive 3D grasp viewer, anchored as #viewer-N (N from 1)."""
