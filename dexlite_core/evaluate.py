@@ -1,8 +1,8 @@
-"""The synthesize, postopt and evaluate stages: new grasps for unseen objects, refined and judged."""
+"""The ``evaluate`` stage: raw, post-optimized and dataset grasps simulated and measured."""
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,64 +11,11 @@ import torch
 from dexlite_core.conventions import resolve_device
 from dexlite_core.data.files import atomic_path
 from dexlite_core.data.grasps import ENERGY_COLUMNS, GraspTable, read_grasps, write_grasps
-from dexlite_core.energy import score_grasps
 from dexlite_core.hand.model import HandModel
 from dexlite_core.metrics import contacts_near_surface, joint_entropy, pca_top3_share, q1_epsilon
-from dexlite_core.model.data import grasp_data, input_point_index, split_rows
-from dexlite_core.model.sample import SampleConfig, expand, synthesize
-from dexlite_core.model.train import load_checkpoint
+from dexlite_core.model.data import split_rows
 from dexlite_core.objects.store import load_object_set, read_objects
-from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
 from dexlite_core.sim.runner import SimConfig, simulate
-from dexlite_core.sim.stability import read_stability
-
-
-def with_energies(table: GraspTable, hand: HandModel, objects, device) -> GraspTable:
-    """The table with its energies computed (nearest contacts)."""
-    terms = score_grasps(hand, objects, table.poses(device=device), objects.index_of(list(table.object_code)),
-                         torch.as_tensor(table.scale, device=device))
-    energies = torch.stack([terms.fc, terms.dis, terms.pen, terms.spen, terms.joints], 1).cpu().numpy()
-    return replace(table, energies=energies)
-
-
-def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, stability_dir: Path,
-                     filtered: Path, out_path: Path) -> dict:
-    """Pure synthesis on every stable test object and scale, or expansion of the training grasps."""
-    device = resolve_device(config.device)
-    model, meta = load_checkpoint(checkpoint, device)
-    objects_table = read_objects(objects_dir)
-    split_of = dict(zip(objects_table.object_code, objects_table.split))
-    hand = HandModel(device=device)
-    if config.mode == "pure":
-        stability = read_stability(stability_dir)
-        groups = sorted((c, float(s)) for c, s, ok in zip(stability.object_code, stability.scale, stability.stable)
-                        if ok and split_of.get(c) == "test")
-        if not groups:
-            raise ValueError(f"{objects_dir}: no stable test object to synthesize grasps for")
-        objects = load_object_set(objects_dir, sorted({c for c, _ in groups}), device=device)
-        samples = synthesize(model, objects, input_point_index(objects, meta["n_points"]), groups, config,
-                             meta["couple_joints"])
-    else:
-        training = split_rows(read_grasps(filtered), split_of, "train")
-        objects = load_object_set(objects_dir, sorted(set(training.object_code)), device=device)
-        data = grasp_data(training, objects, input_point_index(objects, meta["n_points"]))
-        samples = expand(model, data, config, meta["couple_joints"])
-    table = with_energies(samples.table, hand, objects, device)
-    write_grasps(out_path, table)
-    return {"n_grasps": len(table), "n_objects": len(set(table.object_code)), "mode": config.mode,
-            "sample_grasps_per_s": len(table) / max(samples.seconds, 1e-9)}
-
-
-def postopt_stage(config: PostOptConfig, raw_path: Path, objects_dir: Path, out_path: Path) -> dict:
-    device = resolve_device(config.device)
-    raw = read_grasps(raw_path)
-    objects = load_object_set(objects_dir, sorted(set(raw.object_code)), device=device)
-    result = post_optimize(HandModel(device=device), objects, raw, config)
-    kept = keep_lowest_energy(result.table, config.weights, config.keep_per_object)
-    write_grasps(out_path, kept)
-    return {"n_refined": len(result.table), "n_grasps": len(kept), "postopt_seconds": result.seconds,
-            "postopt_grasps_per_s": len(result.table) / max(result.seconds, 1e-9),
-            "postopt_ms_per_grasp": 1000 * result.seconds / max(len(result.table), 1)}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from dexlite_core.data.files import write_json
-from dexlite_core.evaluate import synthesize_stage
+from dexlite_core.model.pipeline import synthesize_stage
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.params import build, load_params
 
