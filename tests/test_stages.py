@@ -41,9 +41,12 @@ def test_filter_stage_keeps_passed_grasps_with_results(workspace):
     assert tested.sim is not None and len(tested) == metrics["n_tested"]
     assert len(passed) == metrics["n_passed"] == int(tested.sim.success.sum()) > 0
     assert passed.sim.success.all()
-    assert set(metrics["by_object"]) == set(tested.object_code)
     assert sum(metrics["fail_reasons"].values()) == len(tested) - len(passed)
-    assert (workspace / "data/filtered/pass_by_object.csv").read_text().startswith("object_code,pass_rate")
+    # per-object rates are a plot, not metrics: `dvc exp show` stays a few columns wide
+    assert "by_object" not in metrics and "by_object" not in dvc(workspace, "metrics", "show").stdout
+    by_object = (workspace / "data/filtered/pass_by_object.csv").read_text().splitlines()
+    assert by_object[0] == "object_code,pass_rate"
+    assert {line.split(",")[0] for line in by_object[1:]} == set(tested.object_code)
 
 
 def test_train_synthesize_postopt_evaluate(workspace):
