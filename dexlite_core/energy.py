@@ -5,12 +5,13 @@ rotation and the joints, on CPU and CUDA.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
 
 from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER, HandPose
+from dexlite_core.data.grasps import GraspTable
 from dexlite_core.hand.model import HandModel, LinkFrames
 from dexlite_core.objects.object_set import ObjectSet
 
@@ -122,3 +123,11 @@ def score_grasps(hand: HandModel, objects: ObjectSet, pose: HandPose, obj: Tenso
             contacts = nearest_contacts(hand, objects, p, obj[sl], scale[sl])
             parts.append(grasp_energy(hand, objects, p, contacts, obj[sl], scale[sl]))
     return EnergyTerms(*(torch.cat([getattr(t, f.name) for t in parts]) for f in fields(EnergyTerms)))
+
+
+def with_energies(table: GraspTable, hand: HandModel, objects: ObjectSet, device) -> GraspTable:
+    """The table with its energies computed (nearest contacts)."""
+    terms = score_grasps(hand, objects, table.poses(device=device), objects.index_of(list(table.object_code)),
+                         torch.as_tensor(table.scale, device=device))
+    energies = torch.stack([terms.fc, terms.dis, terms.pen, terms.spen, terms.joints], 1).cpu().numpy()
+    return replace(table, energies=energies)

@@ -1,7 +1,21 @@
-"""The synthesize, postopt and evaluate stages: new grasps for unseen objects, refined and judged."""
+"""The ``evaluate`` stage: fit, generalization and refinement, measured side by side in MuJoCo.
+
+Six sets of grasps, each simulated with the same tests and measured by :func:`table_metrics`:
+
+- ``recon``: up to ``recon_max`` of the ``dataset`` grasps, each encoded by the CVAE and its
+  posterior mean decoded at the grasp's own anchor point. Does the model fit its training data?
+- ``train_raw``: pure synthesis (z ~ N(0, T^2 I), the synthesize stage's sampler and temperature)
+  on every training object and scale that has filtered grasps, ``train_raw_per_object`` each.
+  Does the prior path give grasps where the model was trained?
+- ``raw``: the synthesize stage's grasps on held-out objects, a seeded subset of ``raw_max``.
+- ``postopt_all``: the same ``raw`` candidates after post-optimization, none dropped.
+- ``postopt``: the postopt stage's selection (lowest E_post per object and scale).
+- ``dataset``: up to ``dataset_max`` filtered grasps on training objects, as stored.
+"""
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,82 +29,57 @@ from dexlite_core.energy import score_grasps
 from dexlite_core.hand.model import HandModel
 from dexlite_core.metrics import contacts_near_surface, joint_entropy, pca_top3_share, q1_epsilon
 from dexlite_core.model.data import grasp_data, input_point_index, split_rows
-from dexlite_core.model.sample import SampleConfig, expand, synthesize
+from dexlite_core.model.sample import SampleConfig, reconstruct, synthesize
 from dexlite_core.model.train import load_checkpoint
+from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set, read_objects
-from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
-from dexlite_core.sim.runner import SimConfig, simulate
-from dexlite_core.sim.stability import read_stability
+from dexlite_core.sim.runner import SimConfig, SimRun, simulate
 
-
-def with_energies(table: GraspTable, hand: HandModel, objects, device) -> GraspTable:
-    """The table with its energies computed (nearest contacts)."""
-    terms = score_grasps(hand, objects, table.poses(device=device), objects.index_of(list(table.object_code)),
-                         torch.as_tensor(table.scale, device=device))
-    energies = torch.stack([terms.fc, terms.dis, terms.pen, terms.spen, terms.joints], 1).cpu().numpy()
-    return replace(table, energies=energies)
-
-
-def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, stability_dir: Path,
-                     filtered: Path, out_path: Path) -> dict:
-    """Pure synthesis on every stable test object and scale, or expansion of the training grasps."""
-    device = resolve_device(config.device)
-    model, meta = load_checkpoint(checkpoint, device)
-    objects_table = read_objects(objects_dir)
-    split_of = dict(zip(objects_table.object_code, objects_table.split))
-    hand = HandModel(device=device)
-    if config.mode == "pure":
-        stability = read_stability(stability_dir)
-        groups = sorted((c, float(s)) for c, s, ok in zip(stability.object_code, stability.scale, stability.stable)
-                        if ok and split_of.get(c) == "test")
-        if not groups:
-            raise ValueError(f"{objects_dir}: no stable test object to synthesize grasps for")
-        objects = load_object_set(objects_dir, sorted({c for c, _ in groups}), device=device)
-        samples = synthesize(model, objects, input_point_index(objects, meta["n_points"]), groups, config,
-                             meta["couple_joints"])
-    else:
-        training = split_rows(read_grasps(filtered), split_of, "train")
-        objects = load_object_set(objects_dir, sorted(set(training.object_code)), device=device)
-        data = grasp_data(training, objects, input_point_index(objects, meta["n_points"]))
-        samples = expand(model, data, config, meta["couple_joints"])
-    table = with_energies(samples.table, hand, objects, device)
-    write_grasps(out_path, table)
-    return {"n_grasps": len(table), "n_objects": len(set(table.object_code)), "mode": config.mode,
-            "sample_grasps_per_s": len(table) / max(samples.seconds, 1e-9)}
-
-
-def postopt_stage(config: PostOptConfig, raw_path: Path, objects_dir: Path, out_path: Path) -> dict:
-    device = resolve_device(config.device)
-    raw = read_grasps(raw_path)
-    objects = load_object_set(objects_dir, sorted(set(raw.object_code)), device=device)
-    result = post_optimize(HandModel(device=device), objects, raw, config)
-    kept = keep_lowest_energy(result.table, config.weights, config.keep_per_object)
-    write_grasps(out_path, kept)
-    return {"n_refined": len(result.table), "n_grasps": len(kept), "postopt_seconds": result.seconds,
-            "postopt_grasps_per_s": len(result.table) / max(result.seconds, 1e-9),
-            "postopt_ms_per_grasp": 1000 * result.seconds / max(len(result.table), 1)}
+#: The measured sets, in the order the metrics and the report show them.
+SETS = ("recon", "train_raw", "raw", "postopt_all", "postopt", "dataset")
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    raw_max: int = 640  #: raw grasps simulated (a seeded random subset when there are more)
-    dataset_max: int = 400  #: filtered training grasps simulated for the "dataset" column
+    raw_max: int = 640  #: raw grasps simulated (a seeded random subset when there are more), refined and not
+    dataset_max: int = 400  #: filtered training grasps simulated for the "dataset" set
+    recon_max: int = 200  #: of those, grasps re-decoded for the "recon" set
+    train_raw_per_object: int = 16  #: pure samples per training object and scale ("train_raw")
     contact_threshold: float = 0.005  #: m; candidates this close to the surface count as contacts (Q1)
     friction: float = 0.6  #: Q1 friction cone
     cone_edges: int = 8
     seed: int = 0
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        if min(self.raw_max, self.dataset_max, self.recon_max, self.train_raw_per_object) < 1:
+            raise ValueError("raw_max, dataset_max, recon_max and train_raw_per_object must be >= 1")
 
-def table_metrics(table: GraspTable, passed: dict[str, np.ndarray], hand: HandModel, objects, config: EvaluateConfig,
-                  device) -> dict[str, float]:
-    """Success, penetration, contact distance, Q1 and diversity of one set of grasps."""
+
+@dataclass(frozen=True)
+class EvaluateInputs:
+    checkpoint: Path  #: data/model/model.pt
+    raw: Path  #: the synthesize stage's grasps
+    postopt_all: Path  #: every raw grasp refined, rows as in ``raw``
+    postopt: Path  #: the refined grasps kept
+    dataset: Path  #: the filter stage's passed grasps
+    objects_dir: Path
+    synth_metrics: Path  #: JSON with sample_grasps_per_s
+    postopt_metrics: Path  #: JSON with postopt_grasps_per_s
+
+
+def table_metrics(table: GraspTable, passed: dict[str, np.ndarray], hand: HandModel, objects: ObjectSet,
+                  config: EvaluateConfig, device) -> dict[str, float]:
+    """Success, penetration, contact distance, Q1 and diversity of one set of grasps. Contact distance
+    is the mean |signed distance| of the nearest contact candidates (4, on distinct links), the same
+    for every set whatever contacts its stored energies used."""
     pose = table.poses(device=device)
     obj = objects.index_of(list(table.object_code))
     scale = torch.as_tensor(table.scale, device=device)
     with torch.no_grad():
         depth = hand.penetration(hand.link_frames(pose), objects.chunked_points, objects.chunk_centers,
                                  objects.chunk_radii, obj, scale, reduce="max").cpu().numpy()
+    contact_sum = score_grasps(hand, objects, pose, obj, scale).dis.cpu().numpy()  # |d| over the 4 nearest contacts
     contacts = contacts_near_surface(hand, objects, pose, obj, scale, config.contact_threshold)
     q1 = [q1_epsilon(p, n, float(s), config.friction, config.cone_edges) for (p, n), s in zip(contacts, table.scale)]
     return {
@@ -98,54 +87,90 @@ def table_metrics(table: GraspTable, passed: dict[str, np.ndarray], hand: HandMo
         "six_dir_suc1": float((table.sim.dirs_passed >= 1).mean()),
         "six_dir_suc6": float(passed["six_dir"].mean()),
         "penetration_mean_mm": float(depth.mean() * 1000), "penetration_max_mm": float(depth.max() * 1000),
-        "contact_distance_mm": float(np.nanmean(table.energy("E_dis")) / 4 * 1000),
+        "contact_distance_mm": float(contact_sum.mean() / 4 * 1000),
         "q1": float(np.mean(q1)),
         "h_mean": joint_entropy(table.joints), "pca_top3_share": pca_top3_share(table.joints),
         "n_grasps": len(table),
     }
 
 
-def evaluate_stage(config: EvaluateConfig, sim: SimConfig, raw_path: Path, postopt_path: Path, dataset_path: Path, objects_dir: Path,
-                   synth_metrics: dict, postopt_metrics: dict, out_dir: Path) -> dict:
-    """Simulate and measure raw, post-optimized and dataset grasps; metrics side by side."""
+def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig, inputs: EvaluateInputs,
+                   out_dir: Path) -> dict:
+    """Simulate and measure the six sets (module docstring); metrics side by side, one dict per set."""
     device = resolve_device(config.device)
-    objects_table = read_objects(objects_dir)
+    objects_table = read_objects(inputs.objects_dir)
     split_of = dict(zip(objects_table.object_code, objects_table.split))
-    dataset = split_rows(read_grasps(dataset_path), split_of, "train")
-    sets = {"raw": _subset(read_grasps(raw_path), config.raw_max, config.seed),
-            "postopt": read_grasps(postopt_path), "dataset": _subset(dataset, config.dataset_max, config.seed)}
+    training = split_rows(read_grasps(inputs.dataset), split_of, "train")
+    raw, refined = read_grasps(inputs.raw), read_grasps(inputs.postopt_all)
+    if len(refined) != len(raw):
+        raise ValueError(f"{inputs.postopt_all} has {len(refined)} rows, {inputs.raw} {len(raw)}: "
+                         "re-run the postopt stage")
+    objects = load_object_set(inputs.objects_dir, sorted(set(training.object_code) | set(raw.object_code)),
+                              device=device)
     hand = HandModel(device=device)
-    codes = sorted(set().union(*(set(t.object_code) for t in sets.values())))
-    objects = load_object_set(objects_dir, codes, device=device)
-    metrics, runs = {}, {}
-    for name, table in sets.items():
-        run = simulate(table, objects_dir, sim, desc=f"evaluate: {name}")
-        runs[name] = run
-        metrics[name] = table_metrics(run.table, run.passed, hand, objects, config, device)
+    dataset = _subset(training, config.dataset_max, config.seed)
+    pick = _subset_index(len(raw), config.raw_max, config.seed)
+    sets = {**model_sets(inputs.checkpoint, objects, training, _subset(dataset, config.recon_max, config.seed),
+                         replace(sample, mode="pure", n_per_object=config.train_raw_per_object), device),
+            "raw": raw.select(pick), "postopt_all": refined.select(pick), "postopt": read_grasps(inputs.postopt),
+            "dataset": dataset}
+    runs = simulate_sets(sets, inputs.objects_dir, sim)  # in SETS order
+    metrics = {name: table_metrics(run.table, run.passed, hand, objects, config, device) for name, run in runs.items()}
     metrics["gain_lift_points"] = 100 * (metrics["postopt"]["lift_success"] - metrics["raw"]["lift_success"])
-    metrics["throughput"] = {"sample_grasps_per_s": synth_metrics.get("sample_grasps_per_s", float("nan")),
-                             "postopt_grasps_per_s": postopt_metrics.get("postopt_grasps_per_s", float("nan"))}
+    synth, post = (json.loads(Path(path).read_text()) for path in (inputs.synth_metrics, inputs.postopt_metrics))
+    metrics["throughput"] = {"sample_grasps_per_s": synth.get("sample_grasps_per_s", float("nan")),
+                             "postopt_grasps_per_s": post.get("postopt_grasps_per_s", float("nan"))}
     out_dir = Path(out_dir)
-    for name in ("raw", "postopt"):
-        write_grasps(out_dir / f"{name}_simulated.parquet", runs[name].table)
+    for name, run in runs.items():
+        write_grasps(out_dir / f"{name}_simulated.parquet", run.table)
     _write_success_by_object(out_dir / "success_by_object.csv", runs)
     _write_energy_histograms(out_dir, sets)
     return metrics
 
 
+def model_sets(checkpoint: Path, objects: ObjectSet, training: GraspTable, known: GraspTable, sample: SampleConfig,
+               device) -> dict[str, GraspTable]:
+    """``recon`` (the ``known`` grasps re-decoded from their posterior means) and ``train_raw``
+    (``sample`` on every (object, scale) of ``training``)."""
+    model, meta = load_checkpoint(checkpoint, device)
+    point_index = input_point_index(objects, meta["n_points"])
+    couple = meta["couple_joints"]
+    recon = reconstruct(model, grasp_data(known, objects, point_index), known.grasp_id, couple, sample.batch_size)
+    groups = sorted(set(zip(training.object_code, training.scale.tolist())))
+    return {"recon": recon, "train_raw": synthesize(model, objects, point_index, groups, sample, couple).table}
+
+
+def simulate_sets(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig) -> dict[str, SimRun]:
+    """One simulation run over all sets (one worker pool, each object's scene compiled once per
+    chunk), split back by set."""
+    run = simulate(GraspTable.concat([replace(t, sim=None) for t in sets.values()]), objects_dir, sim,
+                   desc="evaluate: simulating")
+    runs, start = {}, 0
+    for name, table in sets.items():
+        rows = np.arange(start, start + len(table))
+        runs[name] = SimRun(run.table.select(rows), {t: p[rows] for t, p in run.passed.items()})
+        start += len(table)
+    return runs
+
+
+def _subset_index(n: int, at_most: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded random subset of at most ``at_most`` of ``n`` rows."""
+    if n <= at_most:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, at_most, replace=False))
+
+
 def _subset(table: GraspTable, at_most: int, seed: int) -> GraspTable:
-    """A seeded random subset of at most ``at_most`` rows (sorted), or the whole table."""
-    if len(table) <= at_most:
-        return table
-    return table.select(np.sort(np.random.default_rng(seed).choice(len(table), at_most, replace=False)))
+    return table.select(_subset_index(len(table), at_most, seed))
 
 
-def _write_success_by_object(path: Path, runs) -> None:
-    raw, post = runs["raw"], runs["postopt"]
+def _write_success_by_object(path: Path, runs: dict[str, SimRun]) -> None:
+    """Lift success per held-out object: raw, every refined candidate, the kept ones."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["object_code", "stage", "lift_success"])
-        for name, run in (("raw", raw), ("postopt", post)):
+        for name in ("raw", "postopt_all", "postopt"):
+            run = runs[name]
             for code in sorted(set(run.table.object_code)):
                 mask = run.table.object_code == code
                 writer.writerow([code, name, f"{run.passed['lift'][mask].mean():.4f}"])

@@ -14,7 +14,7 @@ import numpy as np
 
 from dexlite_core.conventions import resolve_device
 from dexlite_core.data.grasps import GraspTable
-from dexlite_core.evaluate import with_energies
+from dexlite_core.energy import with_energies
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import input_point_index
 from dexlite_core.model.sample import SampleConfig, synthesize

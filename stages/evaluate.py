@@ -1,8 +1,8 @@
-"""DVC stage `evaluate`: simulate and measure raw, post-optimized and dataset grasps.
+"""DVC stage `evaluate`: simulate and measure the recon, train_raw, raw, postopt_all, postopt and dataset grasps.
 
-Usage: python stages/evaluate.py RAW POSTOPT DATASET OBJECTS_DIR SYNTH_METRICS POSTOPT_METRICS OUT_DIR METRICS_JSON
+Usage: python stages/evaluate.py CHECKPOINT RAW POSTOPT_ALL POSTOPT DATASET OBJECTS_DIR SYNTH_METRICS POSTOPT_METRICS
+       OUT_DIR METRICS_JSON
 """
-import json
 import sys
 from pathlib import Path
 
@@ -11,23 +11,23 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from dexlite_core.data.files import write_json
-from dexlite_core.evaluate import EvaluateConfig, evaluate_stage
+from dexlite_core.evaluate import SETS, EvaluateConfig, EvaluateInputs, evaluate_stage
+from dexlite_core.model.sample import SampleConfig
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig
 
 
-def main(raw, postopt, dataset, objects_dir, synth_metrics, postopt_metrics, out_dir, metrics_path) -> None:
+def main(*paths: str) -> None:
     params = load_params()
     section = dict(params["evaluate"])
     sim = build(SimConfig, {**params["sim"], "tests": section.pop("tests")}, "sim")
     config = build(EvaluateConfig, section, "evaluate")
-    metrics = evaluate_stage(config, sim, Path(raw), Path(postopt), Path(dataset), Path(objects_dir),
-                             json.loads(Path(synth_metrics).read_text()), json.loads(Path(postopt_metrics).read_text()),
-                             Path(out_dir))
+    sample = build(SampleConfig, params["synth"], "synth")  # train_raw samples as the synthesize stage does
+    *inputs, out_dir, metrics_path = map(Path, paths)
+    metrics = evaluate_stage(config, sim, sample, EvaluateInputs(*inputs), out_dir)
     write_json(metrics_path, metrics)
-    print(f"evaluate: lift success raw {metrics['raw']['lift_success']:.1%} -> post-opt "
-          f"{metrics['postopt']['lift_success']:.1%} ({metrics['gain_lift_points']:+.1f} points); "
-          f"dataset {metrics['dataset']['lift_success']:.1%}")
+    print("evaluate: lift success " + ", ".join(f"{name} {metrics[name]['lift_success']:.1%}" for name in SETS)
+          + f" ({metrics['gain_lift_points']:+.1f} points from post-optimization)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""DVC stage `postopt`: refine the network's grasps by minimizing E_post.
+"""DVC stage `postopt`: refine the network's grasps by minimizing E_post, keep the best.
 
-Usage: python stages/postopt.py RAW_PARQUET OBJECTS_DIR OUT_PARQUET METRICS_JSON
+Usage: python stages/postopt.py RAW_PARQUET OBJECTS_DIR ALL_PARQUET OUT_PARQUET METRICS_JSON
 """
 import sys
 from pathlib import Path
@@ -10,17 +10,16 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from dexlite_core.data.files import write_json
-from dexlite_core.evaluate import postopt_stage
-from dexlite_core.optimize.postopt import PostOptConfig
+from dexlite_core.optimize.postopt import PostOptConfig, postopt_stage
 from dexlite_core.params import build, load_params
 
 
-def main(raw_path, objects_dir, out_path, metrics_path) -> None:
+def main(raw_path, objects_dir, all_path, out_path, metrics_path) -> None:
     config = build(PostOptConfig, load_params()["postopt"], "postopt")
-    metrics = postopt_stage(config, Path(raw_path), Path(objects_dir), Path(out_path))
+    metrics = postopt_stage(config, Path(raw_path), Path(objects_dir), Path(all_path), Path(out_path))
     write_json(metrics_path, metrics)
-    print(f"postopt: {metrics['n_grasps']} grasps in {metrics['postopt_seconds']:.1f} s "
-          f"({metrics['postopt_ms_per_grasp']:.1f} ms per grasp)")
+    print(f"postopt: {metrics['n_refined']} grasps refined in {metrics['postopt_seconds']:.1f} s "
+          f"({metrics['postopt_ms_per_grasp']:.1f} ms per grasp), {metrics['n_grasps']} kept")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from dexlite_core.data.files import write_json
-from dexlite_core.evaluate import synthesize_stage
+from dexlite_core.model.pipeline import synthesize_stage
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.params import build, load_params
 

@@ -19,7 +19,7 @@ from dexlite_core.conventions import HAND_MODEL_NAME, JOINT_NAMES, NUM_JOINTS, H
 from dexlite_core.data.files import atomic_path
 
 SCHEMA_VERSION = "1"
-SOURCES = ("dexgraspnet", "optimize", "cvae", "postopt", "expand")
+SOURCES = ("dexgraspnet", "optimize", "cvae", "postopt", "expand", "recon")
 ENERGY_COLUMNS = ("E_fc", "E_dis", "E_pen", "E_spen", "E_joints")
 CONVENTIONS = {
     "frame": "palm (robot0:palm) pose in the scaled object frame, metres: x_obj = R x_palm + t",

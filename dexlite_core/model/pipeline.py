@@ -1,4 +1,5 @@
-"""The ``train`` stage: data from the filtered table and the object split, training, metrics."""
+"""The ``train`` stage (data from the filtered table and the object split, training, metrics) and the
+``synthesize`` stage (grasps from the trained model)."""
 from __future__ import annotations
 
 import os
@@ -8,12 +9,14 @@ import numpy as np
 import torch
 
 from dexlite_core.conventions import resolve_device
-from dexlite_core.data.grasps import read_grasps
-from dexlite_core.energy import grasp_energy, nearest_contacts
+from dexlite_core.data.grasps import read_grasps, write_grasps
+from dexlite_core.energy import grasp_energy, nearest_contacts, with_energies
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import anchor_points, grasp_data, input_point_index, split_rows
+from dexlite_core.model.sample import SampleConfig, expand, synthesize
 from dexlite_core.model.train import TrainConfig, decoded_pose, load_checkpoint, train
 from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.sim.stability import read_stability
 
 
 def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir: Path, live_dir: Path) -> dict:
@@ -65,3 +68,31 @@ def sampled_energies(checkpoint: Path, data, device, seed: int, per_grasp: int =
                         meta["couple_joints"])
     terms = grasp_energy(hand, data.objects, pose, nearest_contacts(hand, data.objects, pose, obj, scale), obj, scale)
     return {"sampled_train_E_dis": float(terms.dis.mean()), "sampled_train_E_pen": float(terms.pen.mean())}
+
+
+def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, stability_dir: Path,
+                     filtered: Path, out_path: Path) -> dict:
+    """Pure synthesis on every stable test object and scale, or expansion of the training grasps."""
+    device = resolve_device(config.device)
+    model, meta = load_checkpoint(checkpoint, device)
+    objects_table = read_objects(objects_dir)
+    split_of = dict(zip(objects_table.object_code, objects_table.split))
+    hand = HandModel(device=device)
+    if config.mode == "pure":
+        stability = read_stability(stability_dir)
+        groups = sorted((c, float(s)) for c, s, ok in zip(stability.object_code, stability.scale, stability.stable)
+                        if ok and split_of.get(c) == "test")
+        if not groups:
+            raise ValueError(f"{objects_dir}: no stable test object to synthesize grasps for")
+        objects = load_object_set(objects_dir, sorted({c for c, _ in groups}), device=device)
+        samples = synthesize(model, objects, input_point_index(objects, meta["n_points"]), groups, config,
+                             meta["couple_joints"])
+    else:
+        training = split_rows(read_grasps(filtered), split_of, "train")
+        objects = load_object_set(objects_dir, sorted(set(training.object_code)), device=device)
+        data = grasp_data(training, objects, input_point_index(objects, meta["n_points"]))
+        samples = expand(model, data, config, meta["couple_joints"])
+    table = with_energies(samples.table, hand, objects, device)
+    write_grasps(out_path, table)
+    return {"n_grasps": len(table), "n_objects": len(set(table.object_code)), "mode": config.mode,
+            "sample_grasps_per_s": len(table) / max(samples.seconds, 1e-9)}

@@ -3,7 +3,8 @@
 Pure synthesis needs no dataset grasp: anchors are spread over the object's surface
 (farthest-point order of its network points), z ~ N(0, temperature^2 I).
 Expansion (Dex1B's data engine) encodes known good grasps and decodes them again with a
-perturbed latent, at the same or a neighbouring anchor.
+perturbed latent, at the same or a neighbouring anchor. Reconstruction decodes the posterior
+mean of known grasps at their own anchors: how well the model fits its data.
 """
 from __future__ import annotations
 
@@ -110,3 +111,16 @@ def expand(model: GraspCVAE, data: GraspData, config: SampleConfig, couple: bool
     seconds = time.perf_counter() - start
     grasp_id = np.arange(len(index))
     return Samples(_table(data.objects, obj, scale, grasp_id, "expand", poses).sorted(), seconds)
+
+
+@torch.no_grad()
+def reconstruct(model: GraspCVAE, data: GraspData, grasp_id: np.ndarray, couple: bool, batch: int) -> GraspTable:
+    """Each grasp in ``data`` encoded and its posterior mean decoded at its own anchor, as in
+    training (source ``recon``; ``grasp_id`` (N,) are the source grasps' ids)."""
+    index = torch.arange(len(data), device=data.obj.device)
+    poses = []
+    for s in range(0, len(index), batch):
+        points, shape, anchor, pose, anchor_point, _, _ = data.batch(index[s:s + batch])
+        cond = model.condition(points, anchor, shape)
+        poses.append(decoded_pose(model.decode(model.encode(pose, cond)[0], cond), anchor_point, couple))
+    return _table(data.objects, data.obj, data.scale, grasp_id, "recon", poses).sorted()

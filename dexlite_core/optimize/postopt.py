@@ -1,4 +1,4 @@
-"""Post-optimization: refine network grasps by a short descent of E_post.
+"""Post-optimization: refine network grasps by a short descent of E_post; the ``postopt`` stage.
 
 The seed optimizer's machinery at temperature 0 (only improvements are accepted), starting
 from each grasp's nearest contact candidates; contacts may still be re-drawn near the surface.
@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from dexlite_core.conventions import HandPose, resolve_device
-from dexlite_core.data.grasps import GraspTable
+from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import EnergyWeights, nearest_contacts
 from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.object_set import ObjectSet
+from dexlite_core.objects.store import load_object_set
 from dexlite_core.optimize.anneal import AnnealConfig, anneal
 from dexlite_core.optimize.problem import GraspProblem, GroupRandom
 from dexlite_core.seeding import deterministic_torch, stable_seed
@@ -78,7 +80,6 @@ def post_optimize(hand: HandModel, objects: ObjectSet, table: GraspTable, config
     return PostOptResult(refined, seconds)
 
 
-
 def keep_lowest_energy(table: GraspTable, weights: EnergyWeights, per_group: int) -> GraspTable:
     """The ``per_group`` grasps of lowest weighted energy of each (object, scale), ids kept."""
     if per_group <= 0:
@@ -91,3 +92,18 @@ def keep_lowest_energy(table: GraspTable, weights: EnergyWeights, per_group: int
         rows = np.flatnonzero((table.object_code == key[0]) & (table.scale == key[1]))
         keep[rows[np.argsort(total[rows], kind="stable")[:per_group]]] = True
     return table.select(keep)
+
+
+def postopt_stage(config: PostOptConfig, raw_path: Path, objects_dir: Path, all_path: Path, out_path: Path) -> dict:
+    """Refine every raw grasp (all written to ``all_path``, rows as in the raw table), then keep the
+    ``keep_per_object`` of lowest E_post per object and scale (``out_path``)."""
+    device = resolve_device(config.device)
+    raw = read_grasps(raw_path)
+    objects = load_object_set(objects_dir, sorted(set(raw.object_code)), device=device)
+    result = post_optimize(HandModel(device=device), objects, raw, config)
+    kept = keep_lowest_energy(result.table, config.weights, config.keep_per_object)
+    write_grasps(all_path, result.table)
+    write_grasps(out_path, kept)
+    return {"n_refined": len(result.table), "n_grasps": len(kept), "postopt_seconds": result.seconds,
+            "postopt_grasps_per_s": len(result.table) / max(result.seconds, 1e-9),
+            "postopt_ms_per_grasp": 1000 * result.seconds / max(len(result.table), 1)}

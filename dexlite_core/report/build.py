@@ -23,6 +23,9 @@ METRIC_ROWS = (("lift_success", "lift success"), ("six_dir_suc1", "six-direction
                ("penetration_max_mm", "penetration, max (mm)"), ("contact_distance_mm", "contact distance (mm)"),
                ("q1", "Q1 (mu 0.6)"), ("h_mean", "joint entropy H mean (nats)"),
                ("pca_top3_share", "variance in 3 principal components"), ("n_grasps", "grasps"))
+#: evaluate.json's sets (dexlite_core.evaluate.SETS) and their column headings.
+SET_LABELS = {"recon": "recon (train)", "train_raw": "train raw", "raw": "raw (held-out)",
+              "postopt_all": "post-opt all", "postopt": "post-opt kept", "dataset": "dataset"}
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,13 @@ def build_report(inputs: ReportInputs, out_path: Path, thumbs_per_object: int = 
     page.paragraph("Grasps synthesized for objects the model never saw, refined by post-optimization and judged in "
                    "MuJoCo (lift: the hand rises 10 cm and the object must follow; six-direction: a force of the "
                    "object's weight along +-x, +-y, +-z).")
-    page.heading("Raw, post-optimized and dataset grasps")
-    page.table(["metric", "raw", "post-optimized", "dataset (filtered training grasps)"],
-               [[label, *(evaluation[c][key] for c in ("raw", "postopt", "dataset"))] for key, label in METRIC_ROWS])
+    page.heading("Fit, held-out and dataset grasps")
+    page.paragraph("Training objects: recon = training grasps encoded and decoded from their posterior mean (does "
+                   "the model fit its data?), train raw = pure synthesis. Held-out objects: raw = pure synthesis, "
+                   "post-opt all = the same candidates refined, none dropped, post-opt kept = the lowest-energy ones "
+                   "of each object and scale. Dataset = the filtered training grasps as stored.")
+    page.table(["metric", *SET_LABELS.values()],
+               [[label, *(evaluation[s][key] for s in SET_LABELS)] for key, label in METRIC_ROWS])
     page.table(["throughput", "grasps/s"], [[k.replace("_", " "), v] for k, v in evaluation["throughput"].items()])
     page.heading("Pipeline")
     page.table(["stage", "figures"], [[stage, ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -109,7 +116,7 @@ def build_report(inputs: ReportInputs, out_path: Path, thumbs_per_object: int = 
     page.heading("Lift success by held-out object")
     rows = _read_csv(Path(inputs.eval_dir) / "success_by_object.csv")
     fig = go.Figure()
-    for stage in ("raw", "postopt"):
+    for stage in ("raw", "postopt_all", "postopt"):
         sel = [r for r in rows if r["stage"] == stage]
         fig.add_bar(y=[r["object_code"] for r in sel], x=[float(r["lift_success"]) for r in sel], name=stage,
                     orientation="h")

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from dexlite_core.data.files import atomic_path
-from dexlite_core.data.grasps import read_grasps, write_grasps
+from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.sim.runner import SimConfig, SimRun, coupling_violation, simulate
 
 
 def pass_metrics(run: SimRun) -> dict:
-    """Pass rates overall and by test (lift; six_dir as Suc.1 and Suc.6), by object, and a
-    histogram of failure reasons."""
+    """Pass rates overall and by test (lift; six_dir as Suc.1 and Suc.6) and a histogram of failure
+    reasons (per object: :func:`write_by_object`, a plot, not a metric)."""
     table = run.table
     metrics = {"n_tested": len(table), "n_passed": int(table.sim.success.sum()),
                "pass_rate": float(table.sim.success.mean())}
@@ -23,18 +23,17 @@ def pass_metrics(run: SimRun) -> dict:
     if "six_dir" in run.passed:
         metrics["six_dir_suc1"] = float((table.sim.dirs_passed >= 1).mean())
         metrics["six_dir_suc6"] = float(run.passed["six_dir"].mean())
-    metrics["by_object"] = {code: float(table.sim.success[table.object_code == code].mean())
-                            for code in sorted(set(table.object_code))}
     metrics["fail_reasons"] = dict(sorted(collections.Counter(r for r in table.sim.fail_reason if r).items()))
     return metrics
 
 
-def write_by_object(path: Path, metrics: dict) -> None:
-    """Pass rate per object as CSV, for `dvc plots show`."""
+def write_by_object(path: Path, table: GraspTable) -> None:
+    """Pass rate per object of a simulated table as CSV, for `dvc plots show`."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["object_code", "pass_rate"])
-        writer.writerows(sorted(metrics["by_object"].items()))
+        for code in sorted(set(table.object_code)):
+            writer.writerow([code, float(table.sim.success[table.object_code == code].mean())])
 
 
 def filter_grasps(config: SimConfig, curated: Path, objects_dir: Path, out_dir: Path) -> dict:
@@ -56,5 +55,5 @@ def filter_grasps(config: SimConfig, curated: Path, objects_dir: Path, out_dir: 
     write_grasps(out_dir / "grasps.parquet", passed)
     metrics = pass_metrics(run)
     metrics["coupling_violation"] = violating
-    write_by_object(out_dir / "pass_by_object.csv", metrics)
+    write_by_object(out_dir / "pass_by_object.csv", run.table)
     return metrics
