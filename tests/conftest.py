@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+import dexlite_core  # noqa: F401  (first: sets OpenMP's wait policy before torch loads)
 import torch
 
 from dexlite_core.hand.model import HandModel
