@@ -1,7 +1,8 @@
 """Can the CVAE fit its training grasps? Trains on N real seed grasps and reports the
 posterior-mean reconstruction error (mm, degrees, joint rad), the KL, the energy of the
-reconstructions, how many reconstructions pass the MuJoCo lift test, and how far prior
-decodings (z ~ N(0, I) at each grasp's own anchor) land from the grasp.
+reconstructions, and for decodings at each grasp's own anchor from several latents (the
+posterior mean, z ~ N(0, I), ...; see LATENTS) how far they land from the grasp and how many
+pass the MuJoCo lift test.
 
 The data (built once into --data, ~1 min on 1 core): 3 catalog objects at scales 0.06 and
 0.08, the seed optimizer with the default thresholds (256 attempts per object and scale), then
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from common import REPO  # noqa: F401  (puts the checkout first on sys.path)
 
@@ -28,7 +30,7 @@ from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import EnergyWeights
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import GraspData, grasp_data, input_point_index
-from dexlite_core.model.encoding import decode_pose
+from dexlite_core.model.encoding import PALM_CENTER, decode_pose
 from dexlite_core.model.network import GraspCVAE
 from dexlite_core.model.train import (LossConfig, TrainConfig, decoded_pose, load_checkpoint,
                                       reconstruction_errors, train)
@@ -67,17 +69,54 @@ def pose_distance(a, b) -> tuple[float, float]:
             float(torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean()))
 
 
+#: Latents decoded at each grasp's own anchor: the posterior mean; the prior N(0, I); its mode
+#: z = 0; a Gaussian fitted to the training grasps' posterior means (the aggregate posterior);
+#: the posterior mean of another training grasp.
+LATENTS = ("posterior", "prior", "zero", "aggregate", "other")
+
+
+def latents(kind: str, mu: Tensor, g: torch.Generator) -> Tensor:
+    if kind == "posterior":
+        return mu
+    if kind == "prior":
+        return torch.randn(mu.shape, generator=g)
+    if kind == "zero":
+        return torch.zeros_like(mu)
+    if kind == "aggregate":
+        # Random combinations of the centred means: a Gaussian with their mean and covariance.
+        centred = mu - mu.mean(0)
+        return mu.mean(0) + torch.randn(len(mu), len(mu), generator=g) @ centred / (len(mu) - 1) ** 0.5
+    return mu[torch.randperm(len(mu), generator=g)]
+
+
 @torch.no_grad()
-def decodings(model: GraspCVAE, data: GraspData, couple: bool, prior: bool, per: int = 1):
-    """Posterior-mean (prior=False) or z ~ N(0, I) decodings of every grasp, ``per`` each: the
-    decoded HandPose, the target HandPose, object index and scale per row, per-dim KL."""
+def decodings(model: GraspCVAE, data: GraspData, couple: bool, kind: str, per: int = 1):
+    """Decodings of every grasp, ``per`` each, from latents of ``kind``: the decoded HandPose,
+    the target HandPose, object index and scale per row, per-dim KL of the posterior."""
     index = torch.arange(len(data)).repeat(per)
     points, shape, anchor, pose, anchor_point, obj, scale = data.batch(index)
     cond = model.condition(points, anchor, shape)
     mu, logvar = model.encode(pose, cond)
-    z = torch.randn(mu.shape, generator=torch.Generator().manual_seed(0)) if prior else mu
+    z = latents(kind, mu, torch.Generator().manual_seed(0))
     kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).mean(0)
     return decoded_pose(model.decode(z, cond), anchor_point, couple), decode_pose(pose, anchor_point), obj, scale, kl
+
+
+@torch.no_grad()
+def anchor_figures(data: GraspData) -> dict[str, float]:
+    """What the anchor says about a grasp: the angle between the palm's approach and the anchor's
+    inward normal, and how often the approach ray hits the object at all (within 15 cm)."""
+    pose = decode_pose(data.pose, data.anchor_point)
+    normal = data.objects.normals[data.obj, data.point_index[data.obj, data.anchor]]
+    approach = -pose.wrist_rot[:, :, 1]  # the palm normal is -y
+    angle = torch.rad2deg(torch.arccos((approach * -normal).sum(-1).clamp(-1, 1)))
+    origin = pose.wrist_pos + torch.einsum("bij,j->bi", pose.wrist_rot, torch.tensor(PALM_CENTER))
+    ray = origin.unsqueeze(1) + torch.linspace(0, 0.15, 151).view(1, -1, 1) * approach.unsqueeze(1)
+    sdf = data.objects.signed_distance(ray.reshape(-1, 3), data.obj.repeat_interleave(151),
+                                       data.scale.repeat_interleave(151)).view(len(data), -1)
+    return {"anchor_normal_deg_median": float(angle.median()),
+            "anchor_ray_hits": float((sdf.min(1).values < 0).float().mean()),
+            "palm_to_surface_mm_median": float(sdf[:, 0].median()) * 1000}
 
 
 def as_table(data: GraspData, pose, obj, scale) -> GraspTable:
@@ -120,17 +159,17 @@ def main() -> None:
         model, _ = load_checkpoint(Path(tmp) / "model.pt")
     seconds = time.perf_counter() - start
     errors = reconstruction_errors(model, data, config.couple_joints)
-    recon, _, obj, scale, kl = decodings(model, data, config.couple_joints, prior=False)
-    prior, target, p_obj, p_scale, _ = decodings(model, data, config.couple_joints, prior=True, per=4)
-    prior_mm, prior_deg = pose_distance(prior, target)
     out = {**{k: v for k, v in vars(a).items() if k not in ("data", "no_lift")}, "train_s": round(seconds),
-           "mm": errors.translation_mm, "deg": errors.rotation_deg, "joint_rad": errors.joints_rad,
-           "kl_nats": float(kl.sum()), "kl_dims_over_0.1": int((kl > 0.1).sum()),
-           **{k: result.final[k] for k in ("energy", "E_fc", "E_dis", "E_pen")},
-           "prior_mm": prior_mm, "prior_deg": prior_deg}
-    if not a.no_lift:
-        out["recon_lift"] = lift_rate(as_table(data, recon, obj, scale), a.data / "objects")
-        out["prior_lift"] = lift_rate(as_table(data, prior, p_obj, p_scale), a.data / "objects")
+           "mm": errors.translation_mm, "deg": errors.rotation_deg, "joint_rad": errors.joints_rad}
+    for kind in LATENTS:
+        per = 1 if kind == "posterior" else 4
+        pose, target, obj, scale, kl = decodings(model, data, config.couple_joints, kind, per)
+        out[f"{kind}_mm"], out[f"{kind}_deg"] = pose_distance(pose, target)
+        if not a.no_lift:
+            out[f"{kind}_lift"] = lift_rate(as_table(data, pose, obj, scale), a.data / "objects")
+    out.update(anchor_figures(data))
+    out.update({"kl_nats": float(kl.sum()), "kl_dims_over_0.1": int((kl > 0.1).sum()),
+                "E_total": result.final["energy"], **{k: result.final[k] for k in ("E_fc", "E_dis", "E_pen")}})
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}))
 
 
