@@ -235,9 +235,10 @@ def evaluate(model: GraspCVAE, hand: HandModel, data: GraspData, config: TrainCo
     weights at their full value (after warm-up), so validation losses are comparable."""
     model.eval()
     sums = dict.fromkeys(LOSS_TERMS, 0.0)
+    warm = max(config.loss.kl_warmup_steps, config.loss.energy_warmup_steps)
     for start in range(0, len(data), batch):
         index = torch.arange(start, min(start + batch, len(data)), device=data.obj.device)
-        terms = losses(model, hand, data, index, config, config.steps, None, sample=False)
+        terms = losses(model, hand, data, index, config, warm, None, sample=False)
         for k in LOSS_TERMS:
             sums[k] += float(terms[k]) * len(index) / len(data)
     return sums
