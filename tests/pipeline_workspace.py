@@ -22,7 +22,7 @@ TINY = {
     # Permissive lift: downstream stages need passed grasps; real criteria are tested elsewhere.
     "sim": {"grasp": {"lift_ratio": 0.01, "max_slip": 1.0, "max_penetration": 1.0, "lift_time": 0.2,
                       "six_dir_time": 0.1}},
-    "train": {"epochs": 2, "batch_size": 16, "n_points": 128,
+    "train": {"steps": 4, "eval_every": 2, "batch_size": 16, "n_points": 128,
               "network": {"local_dim": 16, "global_dim": 32, "hidden": 32, "latent": 8}},
     "synth": {"n_per_object": 4},
     "postopt": {"anneal": {"steps": 10}, "keep_per_object": 2},

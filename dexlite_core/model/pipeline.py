@@ -46,7 +46,7 @@ def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir:
     result = train(config, train_data, val_data, out_dir / "model.pt", live)
     if live is not None:
         live.end()
-    metrics = {"best_epoch": result.best_epoch, "samples_per_s": result.samples_per_s,
+    metrics = {"best_step": result.best_step, "samples_per_s": result.samples_per_s,
                "n_parameters": result.n_parameters, "n_train": len(train_rows), "n_val": len(val_rows),
                **{f"val_{k}": v for k, v in result.final.items()}}
     metrics.update(sampled_energies(out_dir / "model.pt", train_data, device, config.seed))

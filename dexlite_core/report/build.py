@@ -90,7 +90,7 @@ def _curves(live: Path) -> go.Figure:
                 rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
                 fig.add_scatter(x=[int(r[0]) for r in rows], y=[float(r[1]) for r in rows], name=f"{split} {term}",
                                 line={"dash": "solid" if split == "train" else "dot"})
-    fig.update_layout(xaxis_title="epoch", yaxis_title="loss", yaxis_type="log", margin={"t": 20})
+    fig.update_layout(xaxis_title="validation (every train.eval_every steps)", yaxis_title="loss", yaxis_type="log", margin={"t": 20})
     return fig
 
 
