@@ -2,13 +2,14 @@
 import numpy as np
 import pytest
 
+from dexlite_core.conventions import CLOSING_DIRECTION, JOINT_LOWER, JOINT_UPPER
 from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
 from dexlite_core.data.grasps import GraspTable
 from dexlite_core.objects.store import read_pieces
 from dexlite_core.parallel import ParallelConfig
 from dexlite_core.sim.grasp import GraspSimulator, GraspTestConfig
 from dexlite_core.sim.runner import SimConfig, coupling_violation, simulate
-from dexlite_core.sim.validity import validity_rates
+from dexlite_core.sim.validity import opened, validity_rates
 
 # DexGraspNet validated its grasps on an uncoupled hand (Isaac Gym ignores the tendons).
 UNCOUPLED = GraspTestConfig(coupling=False)
@@ -26,6 +27,13 @@ def test_lift_accepts_dexgraspnet_grasps_and_rejects_perturbed_ones(dgn_table, d
     assert rates["lift_released"] >= 0.85
     assert rates["lift_palm_back"] <= 0.10
     assert rates["lift_fingers_open"] <= 0.10
+
+
+def test_the_opened_spoiler_opens_every_closing_joint_the_thumb_included():
+    closed = np.where(CLOSING_DIRECTION > 0, JOINT_UPPER, JOINT_LOWER)[None]  # fully closed hand
+    moved = (opened(closed) - closed) * CLOSING_DIRECTION
+    assert (moved[:, CLOSING_DIRECTION != 0] < 0).all()  # against the closing direction, thumb's THJ1/THJ0 too
+    assert (opened(closed)[:, CLOSING_DIRECTION == 0] == closed[:, CLOSING_DIRECTION == 0]).all()
 
 
 def test_dexgraspnet_grasps_break_the_tendon_coupling(dgn_table):
