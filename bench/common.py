@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -15,11 +16,21 @@ sys.path.insert(0, str(REPO))
 
 from dexlite_core.data.files import write_json  # noqa: E402
 
-RESULTS = REPO / "bench" / "results"
+#: DEXLITE_BENCH_RESULTS: another folder for the JSONs (bench/device.sh: only this run's keys).
+RESULTS = Path(os.environ.get("DEXLITE_BENCH_RESULTS") or REPO / "bench" / "results")
 
 
 def devices() -> list[str]:
-    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    """cpu, then cuda when available; DEXLITE_BENCH_DEVICES (e.g. ``cuda``, ``cpu,cuda``) picks
+    among them, so a GPU machine's run skips the CPU pass (bench/device.sh)."""
+    available = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    wanted = [d.strip() for d in os.environ.get("DEXLITE_BENCH_DEVICES", "").split(",") if d.strip()]
+    if not wanted:
+        return available
+    missing = [d for d in wanted if d not in available]
+    if missing:
+        sys.exit(f"DEXLITE_BENCH_DEVICES names {missing}, not available here (available: {available})")
+    return wanted
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 7, warmup: int = 2, device: str = "cpu") -> float:
