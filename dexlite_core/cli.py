@@ -10,6 +10,8 @@ EPILOG = """examples:
   dexlite grasp mug.obj -n 64 -o grasps.parquet          grasps for a mesh (needs a trained model: make run)
   dexlite grasp part.stl --scale 0.07 --simulate -o g.parquet
   dexlite grasp mug.obj --format dexgraspnet -o mug.npy  DexGraspNet's .npy layout
+  dexlite grasp mug.obj --format dexgraspbench -o out/   DexGraspBench's grasp files and object assets
+  dexlite export data/eval/postopt_simulated.parquet --format dexgraspbench -o out/
   dexlite show data/eval/postopt_simulated.parquet -o grasps.html
   dexlite show grasps.parquet --mesh mug.obj -o grasp.png
 """
@@ -22,12 +24,16 @@ def _grasp(args: argparse.Namespace) -> None:
 
     request = MeshGraspRequest(Path(args.mesh), args.n, Path(args.checkpoint), args.scale, args.device,
                                not args.no_postopt, simulate=args.simulate, seed=args.seed)
+    out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="dexlite-") as work:
         result = grasp_mesh(request, Path(work))
-    out = Path(args.out)
+        if args.format == "dexgraspbench":  # needs the object's pieces, which live in `work`
+            from dexlite_core.data.dexgraspbench import export_dexgraspbench
+
+            export_dexgraspbench(result.table, Path(work), out)
     if args.format == "dexgraspnet":
         write_dexgraspnet_file(result.table, out)
-    else:
+    elif args.format == "parquet":
         write_grasps(out, result.table)
     c = result.center
     passed = "" if result.table.sim is None else f", {result.table.sim.success.mean():.0%} passed lift and six-direction"
@@ -42,6 +48,17 @@ def _show(args: argparse.Namespace) -> None:
     rows = show(read_grasps(args.table), Path(args.out), args.object, args.n, Path(args.objects),
                 Path(args.mesh) if args.mesh else None)
     print(f"wrote {args.out} ({len(rows)} grasp{'s' if len(rows) != 1 else ''})")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from dexlite_core.data.dexgraspbench import Stages, export_dexgraspbench
+    from dexlite_core.data.grasps import read_grasps
+
+    stages = Stages.from_params(args.params)
+    summary = export_dexgraspbench(read_grasps(args.table), Path(args.objects), Path(args.out), stages)
+    print(f"wrote {summary.grasp_files} grasp files and {summary.objects} objects to {args.out} (pre-grasp opened "
+          f"{stages.pregrasp_open:g} rad, squeeze {stages.squeeze:g} rad); evaluate them from a DexGraspBench checkout "
+          f"with `python src/main.py task=eval hand=shadow save_dir={Path(args.out).resolve()}`")
 
 
 def _export_hand(args: argparse.Namespace) -> None:
@@ -62,14 +79,15 @@ def parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grasp", help="synthesize grasps for a mesh (obj, stl, ply, off, glb)")
     g.add_argument("mesh", help="the object's mesh file")
     g.add_argument("-n", type=int, default=64, help="grasps to write (default 64)")
-    g.add_argument("-o", "--out", required=True, help="output file (.parquet, or .npy with --format dexgraspnet)")
+    g.add_argument("-o", "--out", required=True, help="output file (.parquet, or .npy with --format dexgraspnet; "
+                                                      "a folder with --format dexgraspbench)")
     g.add_argument("--checkpoint", default="data/model/model.pt", help="trained model (default: the pipeline's)")
     g.add_argument("--scale", type=float, help="object size as bounding radius in metres (default: the mesh's own, "
                                                "read as metres)")
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     g.add_argument("--no-postopt", action="store_true", help="raw network samples, without post-optimization")
     g.add_argument("--simulate", action="store_true", help="judge every grasp with the MuJoCo lift and six-direction tests")
-    g.add_argument("--format", choices=("parquet", "dexgraspnet"), default="parquet")
+    g.add_argument("--format", choices=("parquet", "dexgraspnet", "dexgraspbench"), default="parquet")
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(run=_grasp)
 
@@ -81,6 +99,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--objects", default="data/objects", help="object store holding the table's objects")
     s.add_argument("--mesh", help="the object's mesh, for tables made by `dexlite grasp`")
     s.set_defaults(run=_show)
+
+    x = sub.add_parser("export", help="write a grasp table for another benchmark (DexGraspBench)")
+    x.add_argument("table", help="a grasp table (.parquet)")
+    x.add_argument("--format", choices=("dexgraspbench",), required=True,
+                   help="dexgraspbench: one .npy per grasp on Menagerie's Shadow Hand, plus object assets")
+    x.add_argument("-o", "--out", required=True, help="output folder")
+    x.add_argument("--objects", default="data/objects", help="object store holding the table's objects")
+    x.add_argument("--params", default="params.yaml", help="pre-grasp and squeeze from its sim.grasp "
+                                                          "(the grasp test's defaults when absent)")
+    x.set_defaults(run=_export)
 
     e = sub.add_parser("export-hand", help="write the grasping hand as MJCF (MuJoCo) and URDF (PyBullet)")
     e.add_argument("out", help="output folder")

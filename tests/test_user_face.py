@@ -146,3 +146,16 @@ def test_report_renders_offline_in_chromium(pipeline, tmp_path):
     assert browser.exceptions == [], browser.exceptions
     hand, obj = _coloured(image, HAND_COLOR), _coloured(image, OBJECT_COLOR)
     assert hand + obj > 10000 and obj > 200, f"the 3D viewer drew {hand} hand and {obj} object pixels"
+
+
+def test_grasp_exports_to_dexgraspbench(pipeline, can, tmp_path):
+    from dexlite_core.data.dexgraspbench import read_grasp_file
+
+    out = tmp_path / "dgb"
+    assert main(["grasp", str(can), "-n", "2", "-o", str(out), "--format", "dexgraspbench", "--checkpoint",
+                 str(pipeline / "data/model/model.pt")]) == 0
+    files = sorted((out / "graspdata" / "can").rglob("*.npy"))
+    assert len(files) == 2
+    record = read_grasp_file(files[0])
+    assert (Path(record["obj_path"]) / "urdf" / "meshes" / "convex_piece_000.obj").exists()
+    assert (Path(record["obj_path"]) / "info" / "simplified.json").exists()

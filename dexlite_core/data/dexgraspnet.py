@@ -64,8 +64,9 @@ def _check_plain(value, source: str, depth: int = 0) -> None:
         raise DexGraspNetError(f"{source}: holds a {type(value).__name__}, not plain data")
 
 
-def load_records(path: str | Path) -> list[dict]:
-    """The grasp records of one ``.npy`` file, unpickled safely. Raises DexGraspNetError."""
+def load_object_array(path: str | Path) -> np.ndarray:
+    """A ``.npy`` object array (any shape), unpickled safely and checked to be plain data.
+    Raises DexGraspNetError naming the file."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -81,14 +82,21 @@ def load_records(path: str | Path) -> list[dict]:
         raise
     except (OSError, ValueError, EOFError, pickle.UnpicklingError, AttributeError, TypeError, IndexError) as exc:
         raise DexGraspNetError(f"{path}: not a readable DexGraspNet .npy file ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(array, np.ndarray) or array.dtype != object or array.ndim != 1 or array.shape != shape:
-        raise DexGraspNetError(f"{path}: expected a 1-D object array of grasp dicts")
-    records = list(array)
-    for i, record in enumerate(records):
+    if not isinstance(array, np.ndarray) or array.dtype != object or array.shape != shape:
+        raise DexGraspNetError(f"{path}: expected an object array of grasp dicts")
+    for i, record in enumerate(array.reshape(-1)):
         if not isinstance(record, dict):
             raise DexGraspNetError(f"{path}[{i}]: a grasp record must be a dict, got {type(record).__name__}")
         _check_plain(record, f"{path}[{i}]")
-    return records
+    return array
+
+
+def load_records(path: str | Path) -> list[dict]:
+    """The grasp records of one ``.npy`` file, unpickled safely. Raises DexGraspNetError."""
+    array = load_object_array(path)
+    if array.ndim != 1:
+        raise DexGraspNetError(f"{path}: expected a 1-D object array of grasp dicts")
+    return list(array)
 
 
 @dataclass(frozen=True)
