@@ -34,9 +34,9 @@ def main() -> None:
         objects = load_object_set(OBJECTS, codes, device=device)
         index = input_point_index(objects, meta["n_points"])
         config = SampleConfig(n_per_object=per_group, device=device)
-        samples = synthesize(model, objects, index, groups, config, meta["couple_joints"])
+        samples = synthesize(model, meta["bank"], objects, index, groups, config, meta["couple_joints"])
         n = len(samples.table)
-        sample_s = median_seconds(lambda: synthesize(model, objects, index, groups, config, meta["couple_joints"]),
+        sample_s = median_seconds(lambda: synthesize(model, meta["bank"], objects, index, groups, config, meta["couple_joints"]),
                                   repeats=5, device=device)
         start = time.perf_counter()
         post_optimize(HandModel(device=device), objects, samples.table, PostOptConfig(device=device))

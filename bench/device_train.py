@@ -8,7 +8,7 @@ stage does it (train/val split of the objects; 512 input points), from ``--grasp
 data/curated/grasps.parquet: 512 of its ~600 training grasps, so that every step has a full
 batch of 512; the ~330 of data/filtered, the stage's input, would not fill one).
 Writes a JSON: steps, steps/s and samples/s (without validation, as the train stage reports
-them, and wall-clock with it), the best checkpoint's validation loss terms (``val_*``) and its
+them, and wall-clock with it), the final model's validation loss terms (``val_*``) and its
 reconstruction errors, posterior mean against the grasp (``recon_error_{train,val}_*``: palm mm,
 rotation degrees, joint radians).
 
@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--grasps", type=Path, default=REPO / "data/curated/grasps.parquet")
     parser.add_argument("--objects", type=Path, default=REPO / "data/objects")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/device_train.json")
-    parser.add_argument("--save-checkpoint", type=Path, help="keep the main run's best checkpoint there")
+    parser.add_argument("--save-checkpoint", type=Path, help="keep the main run's checkpoint there")
     args = parser.parse_args()
 
     config = full_config()
@@ -124,7 +124,6 @@ def main() -> None:
         "samples_per_s": result.samples_per_s,
         "wall_steps_per_s": steps / wall,
         "wall_samples_per_s": steps * effective_batch / wall,
-        "best_step": result.best_step,
         **{f"val_{k}": v for k, v in result.final.items()},
         **{f"recon_error_{split}_{k}": v for split, errors in fit.items() for k, v in errors.items()},
         "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else None,

@@ -4,7 +4,7 @@ Six sets of grasps, each simulated with the same tests and measured by :func:`ta
 
 - ``recon``: up to ``recon_max`` of the ``dataset`` grasps, each encoded by the CVAE and its
   posterior mean decoded at the grasp's own anchor point. Does the model fit its training data?
-- ``train_raw``: pure synthesis (z ~ N(0, T^2 I), the synthesize stage's sampler and temperature)
+- ``train_raw``: pure synthesis (the synthesize stage's sampler: graspness anchors, conditional prior)
   on every training object and scale that has filtered grasps, ``train_raw_per_object`` each.
   Does the prior path give grasps where the model was trained?
 - ``raw``: the synthesize stage's grasps on held-out objects, a seeded subset of ``raw_max``.
@@ -137,7 +137,7 @@ def model_sets(checkpoint: Path, objects: ObjectSet, training: GraspTable, known
     couple = meta["couple_joints"]
     recon = reconstruct(model, grasp_data(known, objects, point_index), known.grasp_id, couple, sample.batch_size)
     groups = sorted(set(zip(training.object_code, training.scale.tolist())))
-    return {"recon": recon, "train_raw": synthesize(model, objects, point_index, groups, sample, couple).table}
+    return {"recon": recon, "train_raw": synthesize(model, meta["bank"], objects, point_index, groups, sample, couple).table}
 
 
 def simulate_sets(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig) -> dict[str, SimRun]:

@@ -81,7 +81,7 @@ def grasp_mesh(request: MeshGraspRequest, work_dir: Path) -> MeshGrasps:
     objects = ObjectSet.from_geometry([load_geometry(work_dir, code, row["sdf_extent"])], device=device)
     hand = HandModel(device=device)
     n_candidates = request.n * (request.oversample if request.postopt else 1)
-    samples = synthesize(model, objects, input_point_index(objects, meta["n_points"]), [(code, float(scale))],
+    samples = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), [(code, float(scale))],
                          SampleConfig(n_per_object=n_candidates, seed=request.seed, device=str(device)),
                          meta["couple_joints"])
     table = samples.table

@@ -25,7 +25,7 @@ def main(filtered: str, objects_dir: str, out_dir: str, live_dir: str, metrics_p
     metrics = train_stage(config, Path(filtered), Path(objects_dir), Path(out_dir), Path(live_dir))
     if int(os.environ.get("RANK", "0")) == 0:
         write_json(metrics_path, metrics)
-        print(f"train: best val loss {metrics['val_total']:.4f} at step {metrics['best_step']}, "
+        print(f"train: {config.steps} steps, final val loss {metrics['val_total']:.4f}, "
               f"{metrics['samples_per_s']:.0f} samples/s, {metrics['n_parameters']} parameters")
 
 

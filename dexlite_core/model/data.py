@@ -36,6 +36,10 @@ class GraspData:
     def __len__(self) -> int:
         return len(self.obj)
 
+    def cloud(self) -> Tensor:
+        """(N,) an id of each row's (object, scale) point cloud."""
+        return torch.unique(torch.stack([self.obj.double(), self.scale.double()], 1), dim=0, return_inverse=True)[1]
+
     def points(self, obj: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
         return distinct_clouds(self.objects, self.point_index, obj, scale)
 

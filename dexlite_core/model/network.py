@@ -4,7 +4,8 @@ A PointNet encodes the object's surface points into a global feature (max-pool) 
 local features. The condition of a grasp is [global feature, local feature at its associated
 point]. The encoder maps (pose, condition) to a Gaussian latent, the decoder (z, condition) to
 a pose. Poses are encoded relative to the associated point, so the network learns local
-offsets (see :mod:`dexlite_core.model.encoding`).
+offsets (see :mod:`dexlite_core.model.encoding`). Pure synthesis transfers training latents to
+the points of a new object whose conditions are nearest (:mod:`dexlite_core.model.sample`).
 """
 from __future__ import annotations
 
@@ -61,12 +62,16 @@ class GraspCVAE(nn.Module):
         self.to_logvar = nn.Linear(config.hidden, config.latent)
         self.decoder = _mlp([config.latent + cond, config.hidden, config.hidden, POSE_DIM])
 
+    def point_conditions(self, points: Tensor) -> Tensor:
+        """The condition (S, P, C) of every point of the distinct clouds ``points`` (S, P, F)."""
+        local, globl = self.pointnet(points)
+        return torch.cat([globl.unsqueeze(1).expand(-1, local.shape[1], -1), local], dim=-1)
+
     def condition(self, points: Tensor, anchor: Tensor, shape: Tensor | None = None) -> Tensor:
         """[global, local at the anchor] (B, C) for anchor indices (B,). points (S, P, F) are the
         distinct point clouds and ``shape`` (B,) picks each row's; without it S == B."""
-        local, globl = self.pointnet(points)
         shape = torch.arange(len(anchor), device=anchor.device) if shape is None else shape
-        return torch.cat([globl[shape], local[shape, anchor]], dim=-1)
+        return self.point_conditions(points)[shape, anchor]
 
     def encode(self, pose: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
         h = self.encoder(torch.cat([pose, cond], dim=-1))

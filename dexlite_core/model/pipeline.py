@@ -10,11 +10,11 @@ import torch
 
 from dexlite_core.conventions import resolve_device
 from dexlite_core.data.grasps import read_grasps, write_grasps
-from dexlite_core.energy import grasp_energy, nearest_contacts, with_energies
+from dexlite_core.energy import with_energies
 from dexlite_core.hand.model import HandModel
-from dexlite_core.model.data import anchor_points, grasp_data, input_point_index, split_rows
+from dexlite_core.model.data import grasp_data, input_point_index, split_rows
 from dexlite_core.model.sample import SampleConfig, expand, synthesize
-from dexlite_core.model.train import TrainConfig, decoded_pose, load_checkpoint, train
+from dexlite_core.model.train import TrainConfig, load_checkpoint, train
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.sim.stability import read_stability
 
@@ -46,28 +46,8 @@ def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir:
     result = train(config, train_data, val_data, out_dir / "model.pt", live)
     if live is not None:
         live.end()
-    metrics = {"best_step": result.best_step, "samples_per_s": result.samples_per_s,
-               "n_parameters": result.n_parameters, "n_train": len(train_rows), "n_val": len(val_rows),
-               **{f"val_{k}": v for k, v in result.final.items()}}
-    metrics.update(sampled_energies(out_dir / "model.pt", train_data, device, config.seed))
-    return metrics
-
-
-@torch.no_grad()
-def sampled_energies(checkpoint: Path, data, device, seed: int, per_grasp: int = 4) -> dict[str, float]:
-    """Mean E_dis and E_pen of grasps decoded from the prior (z ~ N(0, I)) at the anchors of the
-    training grasps: how physical the network's pure samples are on objects it trained on."""
-    model, meta = load_checkpoint(checkpoint, device)
-    hand = HandModel(device=device)
-    g = torch.Generator(device=device).manual_seed(seed)
-    index = torch.arange(len(data), device=device).repeat(per_grasp)
-    points, shape, anchor, _, _, obj, scale = data.batch(index)
-    cond = model.condition(points, anchor, shape)
-    z = torch.randn(len(index), model.config.latent, generator=g, device=device)
-    pose = decoded_pose(model.decode(z, cond), anchor_points(data.objects, data.point_index, obj, scale, anchor),
-                        meta["couple_joints"])
-    terms = grasp_energy(hand, data.objects, pose, nearest_contacts(hand, data.objects, pose, obj, scale), obj, scale)
-    return {"sampled_train_E_dis": float(terms.dis.mean()), "sampled_train_E_pen": float(terms.pen.mean())}
+    return {"samples_per_s": result.samples_per_s, "n_parameters": result.n_parameters, "n_train": len(train_rows),
+            "n_val": len(val_rows), **{f"val_{k}": v for k, v in result.final.items()}}
 
 
 def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, stability_dir: Path,
@@ -85,7 +65,7 @@ def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, 
         if not groups:
             raise ValueError(f"{objects_dir}: no stable test object to synthesize grasps for")
         objects = load_object_set(objects_dir, sorted({c for c, _ in groups}), device=device)
-        samples = synthesize(model, objects, input_point_index(objects, meta["n_points"]), groups, config,
+        samples = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), groups, config,
                              meta["couple_joints"])
     else:
         training = split_rows(read_grasps(filtered), split_of, "train")

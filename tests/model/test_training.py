@@ -13,6 +13,7 @@ from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, input_point_index
 from dexlite_core.model.encoding import anchor_index, decode_pose, encode_pose
 from dexlite_core.model.network import NetworkConfig
+from dexlite_core.model.sample import SampleConfig, synthesize
 from dexlite_core.model.train import (CheckpointError, LossConfig, TrainConfig, evaluate, load_checkpoint, losses,
                                       reconstruction_errors, train)
 from dexlite_core.objects.store import load_object_set
@@ -96,11 +97,13 @@ def test_short_training_lowers_validation_loss_and_checkpoint_round_trips(data, 
     torch.manual_seed(config.seed)
     untrained = evaluate(GraspCVAE(TINY_NET), HandModel(), val_data, config)["total"]
     result = train(config, train_data, val_data, tmp_path / "model.pt")
-    assert result.best_val_loss < 0.7 * untrained
+    assert result.final["total"] < 0.7 * untrained
     model, meta = load_checkpoint(tmp_path / "model.pt")
     again = evaluate(model, HandModel(), val_data, config)["total"]
-    assert again == pytest.approx(result.best_val_loss, rel=1e-5)
-    assert meta["step"] == result.best_step and meta["n_points"] == config.n_points
+    assert again == pytest.approx(result.final["total"], rel=1e-5)
+    assert meta["step"] == config.steps and meta["n_points"] == config.n_points
+    assert meta["bank"]["mu"].shape == (len(train_data), TINY_NET.latent)
+    assert meta["bank"]["condition"].shape == (len(train_data), TINY_NET.local_dim + TINY_NET.global_dim)
 
 
 def test_training_fits_16_grasps(small_objects, tmp_path):
@@ -118,8 +121,17 @@ def test_training_fits_16_grasps(small_objects, tmp_path):
                          network=replace(TINY_NET, hidden=256, latent=16),
                          loss=LossConfig(kl=1e-4, kl_warmup_steps=500, energy_scale=0.0))
     train(config, data, data, tmp_path / "model.pt")
-    errors = reconstruction_errors(load_checkpoint(tmp_path / "model.pt")[0], data, couple=False)
+    model, meta = load_checkpoint(tmp_path / "model.pt")
+    errors = reconstruction_errors(model, data, couple=False)
     assert errors.translation_mm < 1.0 and errors.rotation_deg < 1.0 and errors.joints_rad < 0.02, errors
+    # Pure synthesis on a training object transfers its own grasps back: each bank grasp matches
+    # its own anchor best, so the samples are the grasps (in the table's row order).
+    code = table.object_code[0]
+    own = table.select(table.object_code == code)
+    samples = synthesize(model, meta["bank"], objects, data.point_index, [(code, 0.07)],
+                         SampleConfig(n_per_object=len(own)), couple=False).table
+    gap = np.linalg.norm(samples.wrist_pos[:, None] - own.wrist_pos[None], axis=-1).min(axis=1)
+    assert gap.max() < 0.002, gap
 
 
 def test_missing_or_corrupt_checkpoint(tmp_path):
@@ -148,4 +160,4 @@ def test_torchrun_two_cpu_processes(small_objects, tmp_path, data):
     result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "model" / "model.pt").exists() and (tmp_path / "metrics.json").exists()
-    assert "train: best val loss" in result.stdout
+    assert "final val loss" in result.stdout
