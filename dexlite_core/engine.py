@@ -21,7 +21,8 @@ Every draw is seeded by round (:func:`dexlite_core.seeding.stable_seed`), so a r
 the same bytes. Outputs under ``out_dir``: ``round_<r>/`` with ``candidates.parquet`` (every
 refined candidate), ``simulated.parquet`` (the kept ones with their results), ``passed.parquet``,
 ``train.parquet`` (the merged table), ``model.pt`` and ``live/`` (dvclive logs); ``model.pt``
-(the last round's, or with ``rounds`` 0 the train stage's, byte for byte) and ``rounds.csv``.
+(the last round's, or with ``rounds`` 0 the train stage's, byte for byte) and ``rounds.csv`` (one row
+per round, none with ``rounds`` 0).
 """
 from __future__ import annotations
 
@@ -169,6 +170,7 @@ def engine_stage(config: EngineConfig, stages: StageConfigs, inputs: EngineInput
     out_dir = Path(out_dir)
     if config.rounds == 0:
         write_bytes(out_dir / "model.pt", Path(inputs.checkpoint).read_bytes())
+        _write_rounds_csv(out_dir / "rounds.csv", [])  # header only: `dvc plots show` still finds the file
         return {"rounds": 0}
     device = resolve_device(config.device)
     objects_table = read_objects(inputs.objects_dir)
@@ -202,16 +204,15 @@ def engine_stage(config: EngineConfig, stages: StageConfigs, inputs: EngineInput
               f"passed ({figures['pass_rate']:.1%}); training set {figures['training_set_size']}; held-out success "
               f"{figures['heldout_success']:.1%} (kept {figures['heldout_kept_success']:.1%})")
     write_bytes(out_dir / "model.pt", checkpoint.read_bytes())
-    _write_rounds_csv(out_dir / "rounds.csv", metrics)
+    _write_rounds_csv(out_dir / "rounds.csv", [metrics[f"round_{r}"] for r in range(config.rounds + 1)])
     return metrics
 
 
-def _write_rounds_csv(path: Path, metrics: dict) -> None:
+def _write_rounds_csv(path: Path, rounds: list[dict]) -> None:
     """One row per round (0: before the engine) for `dvc plots show`: training-set size, held-out success."""
     columns = ["training_set_size", "heldout_success", "heldout_kept_success"]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["round", *columns])
-        for r in range(metrics["rounds"] + 1):
-            row = metrics[f"round_{r}"]
+        for r, row in enumerate(rounds):
             writer.writerow([r, *(row[c] for c in columns)])

@@ -105,11 +105,14 @@ def test_engine_with_no_rounds_passes_the_model_through(workspace, tmp_path):
     from dexlite_core.sim.runner import SimConfig
 
     data = workspace / "data"
-    inputs = EngineInputs(data / "model/model.pt", data / "filtered/grasps.parquet", data / "objects", data / "stability")
+    inputs = EngineInputs(data / "model/model.pt", data / "filtered/grasps.parquet", data / "objects",
+                          data / "stability")
     metrics = engine_stage(EngineConfig(rounds=0), StageConfigs(TrainConfig(), PostOptConfig(), SimConfig()), inputs,
                            tmp_path)
     assert metrics == {"rounds": 0}
     assert (tmp_path / "model.pt").read_bytes() == (data / "model/model.pt").read_bytes()
+    header = "round,training_set_size,heldout_success,heldout_kept_success"
+    assert (tmp_path / "rounds.csv").read_text().splitlines() == [header]
 
 
 def test_evaluate_reports_every_set_side_by_side(workspace):
