@@ -58,7 +58,7 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class EvaluateInputs:
-    checkpoint: Path  #: data/model/model.pt
+    checkpoint: Path  #: data/engine/model.pt (the data engine's final model)
     raw: Path  #: the synthesize stage's grasps
     postopt_all: Path  #: every raw grasp refined, rows as in ``raw``
     postopt: Path  #: the refined grasps kept

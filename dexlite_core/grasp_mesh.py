@@ -34,7 +34,7 @@ PLAUSIBLE_RADIUS = (0.02, 0.3)
 class MeshGraspRequest:
     mesh: Path
     n: int = 64
-    checkpoint: Path = Path("data/model/model.pt")
+    checkpoint: Path = Path("data/engine/model.pt")
     scale: float | None = None  #: bounding radius in metres; None: the mesh's own size, read as metres
     device: str = "auto"
     postopt: bool = True

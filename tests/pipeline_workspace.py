@@ -24,6 +24,8 @@ TINY = {
                       "six_dir_time": 0.1}},
     "train": {"steps": 4, "eval_every": 2, "batch_size": 16, "n_points": 128,
               "network": {"local_dim": 16, "global_dim": 32, "hidden": 32, "latent": 8}},
+    # One data-engine round, end to end (the default may be 0).
+    "engine": {"rounds": 1, "expansions": 2, "heldout_per_object": 4, "heldout_keep": 2},
     "synth": {"n_per_object": 4},
     "postopt": {"anneal": {"steps": 10}, "keep_per_object": 2},
     "evaluate": {"dataset_max": 8, "recon_max": 6, "train_raw_per_object": 4},

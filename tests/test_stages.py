@@ -29,7 +29,8 @@ def test_curate_stage_writes_grasps_and_metrics(workspace):
 def test_same_params_give_identical_bytes(workspace):
     """Every stage up to post-optimization, training included, re-run from scratch."""
     tables = ["data/curated/grasps.parquet", "data/filtered/all.parquet", "data/model/model.pt",
-              "data/synth/raw.parquet", "data/synth/postopt_all.parquet", "data/synth/postopt.parquet"]
+              "data/engine/round_1/candidates.parquet", "data/engine/round_1/simulated.parquet",
+              "data/engine/round_1/train.parquet", "data/engine/model.pt", "data/synth/raw.parquet", "data/synth/postopt_all.parquet", "data/synth/postopt.parquet"]
     first = {t: (workspace / t).read_bytes() for t in tables}
     dvc(workspace, "repro", "--force", "postopt")
     assert {t: (workspace / t).read_bytes() for t in tables} == first
@@ -61,6 +62,57 @@ def test_train_synthesize_postopt_evaluate(workspace):
     assert list(zip(refined.object_code, refined.grasp_id)) == list(zip(raw.object_code, raw.grasp_id))
     assert 0 < len(post) < len(raw)
     assert set(zip(post.object_code, post.grasp_id)) <= set(zip(raw.object_code, raw.grasp_id))
+
+
+def test_engine_runs_one_round_end_to_end(workspace):
+    """expand -> post-optimize -> filter -> merge -> retrain, once; synthesize reads the retrained model."""
+    metrics = json.loads((workspace / "data/metrics/engine.json").read_text())
+    assert metrics["rounds"] == 1
+    round_keys = {"candidates", "simulated", "passed", "pass_rate", "training_set_size", "val_total",
+                  "heldout_success", "heldout_kept_success", "heldout_n", "heldout_seconds",
+                  "expand_filter_seconds", "train_seconds"}
+    assert round_keys == set(metrics["round_1"])
+    assert {"training_set_size", "heldout_success", "heldout_kept_success", "heldout_n",
+            "heldout_seconds"} == set(metrics["round_0"])
+    for r in ("round_0", "round_1"):
+        assert all(np.isfinite(v) for v in metrics[r].values()), metrics[r]
+    one = metrics["round_1"]
+    out = workspace / "data/engine/round_1"
+    filtered = read_grasps(workspace / "data/filtered/grasps.parquet")
+    candidates, simulated = read_grasps(out / "candidates.parquet"), read_grasps(out / "simulated.parquet")
+    passed, merged = read_grasps(out / "passed.parquet"), read_grasps(out / "train.parquet")
+    # tiny config: 2 expansions of each training grasp, half of each object's candidates simulated
+    n_train = metrics["round_0"]["training_set_size"]
+    assert one["candidates"] == len(candidates) == 2 * n_train and set(candidates.source) == {"postopt"}
+    assert one["simulated"] == len(simulated) and 0 < len(simulated) < len(candidates)
+    assert one["passed"] == len(passed) == int(simulated.sim.success.sum())
+    assert one["pass_rate"] == pytest.approx(len(passed) / len(simulated))
+    assert len(merged) == len(filtered) + len(passed) and one["training_set_size"] == n_train + len(passed)
+    assert (merged.source == "expand").sum() == len(passed)
+    assert len(set(zip(merged.object_code, merged.scale.tolist(), merged.grasp_id.tolist()))) == len(merged)
+    assert metrics["round_0"]["heldout_n"] == one["heldout_n"] == 4  # 1 test object, 1 scale, 4 samples
+    assert (workspace / "data/engine/model.pt").read_bytes() == (out / "model.pt").read_bytes()
+    assert (workspace / "data/engine/rounds.csv").read_text().splitlines()[0] == \
+        "round,training_set_size,heldout_success,heldout_kept_success"
+    shown = dvc(workspace, "metrics", "show").stdout
+    assert "round_1.heldout_success" in shown and "round_1.pass_rate" in shown, shown
+
+
+def test_engine_with_no_rounds_passes_the_model_through(workspace, tmp_path):
+    from dexlite_core.engine import EngineConfig, EngineInputs, StageConfigs, engine_stage
+    from dexlite_core.model.train import TrainConfig
+    from dexlite_core.optimize.postopt import PostOptConfig
+    from dexlite_core.sim.runner import SimConfig
+
+    data = workspace / "data"
+    inputs = EngineInputs(data / "model/model.pt", data / "filtered/grasps.parquet", data / "objects",
+                          data / "stability")
+    metrics = engine_stage(EngineConfig(rounds=0), StageConfigs(TrainConfig(), PostOptConfig(), SimConfig()), inputs,
+                           tmp_path)
+    assert metrics == {"rounds": 0}
+    assert (tmp_path / "model.pt").read_bytes() == (data / "model/model.pt").read_bytes()
+    header = "round,training_set_size,heldout_success,heldout_kept_success"
+    assert (tmp_path / "rounds.csv").read_text().splitlines() == [header]
 
 
 def test_evaluate_reports_every_set_side_by_side(workspace):

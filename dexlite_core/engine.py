@@ -1,0 +1,218 @@
+"""Dex1B's data engine, the ``engine`` stage: rounds of expand -> post-optimize -> filter -> merge -> retrain.
+
+Each round r (1..``rounds``) starts from the previous round's model and training table (round 0:
+the train stage's model and the filter stage's grasps):
+
+1. expand: every grasp of the table on a training object is encoded and decoded ``expansions``
+   times, its posterior mean plus noise, at its own or a neighbouring anchor
+   (:func:`dexlite_core.model.sample.expand`);
+2. post-optimize every candidate (the postopt stage's descent), then keep the ``keep_fraction`` of
+   lowest E_post per object and scale;
+3. simulate those with the filter stage's tests; the ones that pass get fresh grasp ids (after the
+   table's largest) and source ``expand``;
+4. merge them into the table;
+5. retrain from scratch on the merged table with the train stage's config (same seed, same step
+   budget), so a round's model depends only on its table and the train params;
+6. measure held-out success: pure samples on every stable test object and scale, post-optimized
+   and simulated; the same draws every round (common random numbers), so rounds differ only by
+   the model.
+
+Every draw is seeded by round (:func:`dexlite_core.seeding.stable_seed`), so a round re-run gives
+the same bytes. Outputs under ``out_dir``: ``round_<r>/`` with ``candidates.parquet`` (every
+refined candidate), ``simulated.parquet`` (the kept ones with their results), ``passed.parquet``,
+``train.parquet`` (the merged table), ``model.pt`` and ``live/`` (dvclive logs); ``model.pt``
+(the last round's, or with ``rounds`` 0 the train stage's, byte for byte) and ``rounds.csv`` (one row
+per round, none with ``rounds`` 0).
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from dexlite_core.conventions import resolve_device
+from dexlite_core.data.files import atomic_path, write_bytes
+from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
+from dexlite_core.energy import EnergyWeights
+from dexlite_core.hand.model import HandModel
+from dexlite_core.model.data import grasp_data, input_point_index, split_rows
+from dexlite_core.model.pipeline import train_stage
+from dexlite_core.model.sample import SampleConfig, expand, synthesize
+from dexlite_core.model.train import TrainConfig, load_checkpoint
+from dexlite_core.objects.object_set import ObjectSet
+from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
+from dexlite_core.seeding import stable_seed
+from dexlite_core.sim.runner import SimConfig, simulate
+from dexlite_core.sim.stability import read_stability
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    rounds: int = 0  #: expand -> post-optimize -> filter -> merge -> retrain rounds; 0 = off (model passed through)
+    expansions: int = 4  #: decodings per training grasp and round
+    temperature: float = 1.0  #: std of the noise added to the posterior mean
+    neighbour_fraction: float = 0.5  #: share of decodings moved to one of the 8 nearest network points
+    keep_fraction: float = 0.5  #: share of each (object, scale)'s refined candidates, lowest E_post, simulated
+    heldout_per_object: int = 16  #: held-out check: pure samples per stable test object and scale
+    heldout_keep: int = 4  #: of those, the lowest-E_post per object and scale (heldout_kept_success)
+    batch_size: int = 4096  #: network decodings per batch
+    seed: int = 0
+    device: str = "auto"  #: sampling (training and post-optimization use their own sections' devices)
+
+    def __post_init__(self) -> None:
+        if self.rounds < 0 or self.expansions < 1 or self.batch_size < 1:
+            raise ValueError("need rounds >= 0, expansions >= 1 and batch_size >= 1")
+        if self.temperature < 0 or not 0 <= self.neighbour_fraction <= 1 or not 0 < self.keep_fraction <= 1:
+            raise ValueError("need temperature >= 0, neighbour_fraction in [0, 1] and keep_fraction in (0, 1]")
+        if self.heldout_per_object < 1 or not 1 <= self.heldout_keep <= self.heldout_per_object:
+            raise ValueError("need heldout_per_object >= 1 and 1 <= heldout_keep <= heldout_per_object")
+
+
+@dataclass(frozen=True)
+class EngineInputs:
+    checkpoint: Path  #: the train stage's model.pt
+    filtered: Path  #: the filter stage's passed grasps: the round-0 training table
+    objects_dir: Path
+    stability_dir: Path  #: which test objects and scales are stable (held-out check)
+
+
+@dataclass(frozen=True)
+class StageConfigs:
+    """The other stages' settings the engine re-uses, as those stages read them."""
+
+    train: TrainConfig  #: retraining, as the train stage
+    postopt: PostOptConfig  #: the descent (its keep_per_object is not used: see keep_fraction)
+    sim: SimConfig  #: with the filter stage's tests
+    synth_temperature: float = 1.0  #: held-out pure samples: the synthesize stage's temperature
+
+
+def keep_lowest_fraction(table: GraspTable, weights: EnergyWeights, fraction: float) -> GraspTable:
+    """The ``ceil(fraction * n)`` grasps of lowest weighted energy of each (object, scale) of n grasps."""
+    if fraction >= 1:
+        return table
+    parts = []
+    for code, scale in sorted(set(zip(table.object_code, table.scale.tolist()))):
+        part = table.select((table.object_code == code) & (table.scale == scale))
+        parts.append(keep_lowest_energy(part, weights, math.ceil(fraction * len(part))))
+    return GraspTable.concat(parts).sorted()
+
+
+def merge(table: GraspTable, passed: GraspTable) -> GraspTable:
+    """``table`` plus ``passed`` (source ``expand``, ids after ``table``'s largest, in row order)."""
+    ids = int(table.grasp_id.max()) + 1 + np.arange(len(passed), dtype=np.int64)
+    new = replace(passed, grasp_id=ids, source=np.full(len(passed), "expand", dtype=object))
+    return GraspTable.concat([table, new]).sorted()
+
+
+def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]],
+                    config: EngineConfig, stages: StageConfigs, objects_dir: Path) -> dict[str, float]:
+    """Pure samples of ``checkpoint`` on ``groups``, post-optimized and simulated: the success of all of
+    them and of the ``heldout_keep`` of lowest E_post per object and scale. Seeds do not depend on the
+    round, so every round is measured on the same draws."""
+    model, meta = load_checkpoint(checkpoint, objects.device)
+    sample = SampleConfig(mode="pure", n_per_object=config.heldout_per_object, temperature=stages.synth_temperature,
+                          batch_size=config.batch_size, seed=stable_seed(config.seed, "engine", "heldout"))
+    raw = synthesize(model, objects, input_point_index(objects, meta["n_points"]), groups, sample,
+                     meta["couple_joints"]).table
+    refined = post_optimize(hand, objects, raw, replace(stages.postopt, seed=stable_seed(
+        stages.postopt.seed, "engine", "heldout"))).table
+    run = simulate(refined, objects_dir, stages.sim, desc="engine: held-out")
+    kept = keep_lowest_energy(refined, stages.postopt.weights, config.heldout_keep)
+    key = {(c, s, i) for c, s, i in zip(kept.object_code, kept.scale.tolist(), kept.grasp_id.tolist())}
+    kept_rows = np.array([(c, s, i) in key for c, s, i in zip(run.table.object_code, run.table.scale.tolist(),
+                                                              run.table.grasp_id.tolist())])
+    success = run.table.sim.success
+    return {"heldout_success": float(success.mean()), "heldout_kept_success": float(success[kept_rows].mean()),
+            "heldout_n": len(run.table)}
+
+
+def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, str], hand: HandModel,
+              objects: ObjectSet, config: EngineConfig, stages: StageConfigs, inputs: EngineInputs,
+              round_dir: Path) -> tuple[GraspTable, dict]:
+    """Expand ``table``'s training grasps with ``checkpoint``, post-optimize, simulate, merge, retrain into
+    ``round_dir/model.pt``; returns the merged table and the round's figures (held-out check excluded)."""
+    start = time.perf_counter()
+    model, meta = load_checkpoint(checkpoint, objects.device)
+    training = split_rows(table, split_of, "train")
+    data = grasp_data(training, objects, input_point_index(objects, meta["n_points"]))
+    sample = SampleConfig(mode="expand", n_per_object=config.expansions, temperature=config.temperature,
+                          neighbour_fraction=config.neighbour_fraction, batch_size=config.batch_size,
+                          seed=stable_seed(config.seed, "engine", r))
+    candidates = expand(model, data, sample, meta["couple_joints"]).table
+    refined = post_optimize(hand, objects, candidates, replace(stages.postopt, seed=stable_seed(
+        stages.postopt.seed, "engine", r))).table
+    write_grasps(round_dir / "candidates.parquet", refined)
+    selected = keep_lowest_fraction(refined, stages.postopt.weights, config.keep_fraction)
+    run = simulate(selected, inputs.objects_dir, stages.sim, desc=f"engine: round {r}")
+    write_grasps(round_dir / "simulated.parquet", run.table)
+    passed = run.table.select(run.table.sim.success)
+    write_grasps(round_dir / "passed.parquet", passed)
+    merged = merge(table, passed) if len(passed) else table
+    write_grasps(round_dir / "train.parquet", merged)
+    expand_seconds = time.perf_counter() - start
+    trained = train_stage(stages.train, round_dir / "train.parquet", inputs.objects_dir, round_dir, round_dir / "live")
+    return merged, {
+        "candidates": len(refined), "simulated": len(run.table), "passed": len(passed),
+        "pass_rate": float(run.table.sim.success.mean()) if len(run.table) else 0.0,
+        "training_set_size": len(split_rows(merged, split_of, "train")), "val_total": trained["val_total"],
+        "expand_filter_seconds": expand_seconds, "train_seconds": time.perf_counter() - start - expand_seconds,
+    }
+
+
+def engine_stage(config: EngineConfig, stages: StageConfigs, inputs: EngineInputs, out_dir: Path) -> dict:
+    """Run ``config.rounds`` rounds (module docstring); returns the metrics: ``rounds`` and, per round,
+    ``round_<r>`` figures (round 0: the input model's training-set size and held-out success)."""
+    out_dir = Path(out_dir)
+    if config.rounds == 0:
+        write_bytes(out_dir / "model.pt", Path(inputs.checkpoint).read_bytes())
+        _write_rounds_csv(out_dir / "rounds.csv", [])  # header only: `dvc plots show` still finds the file
+        return {"rounds": 0}
+    device = resolve_device(config.device)
+    objects_table = read_objects(inputs.objects_dir)
+    split_of = dict(zip(objects_table.object_code, objects_table.split))
+    table = read_grasps(inputs.filtered)
+    stability = read_stability(inputs.stability_dir)
+    groups = sorted((c, float(s)) for c, s, ok in zip(stability.object_code, stability.scale, stability.stable)
+                    if ok and split_of.get(c) == "test")
+    if not groups:
+        raise ValueError(f"{inputs.stability_dir}: no stable test object for the engine's held-out check")
+    if len(split_rows(table, split_of, "train")) == 0:
+        raise ValueError(f"{inputs.filtered}: no grasps on training objects to expand")
+    objects = load_object_set(inputs.objects_dir, sorted(set(table.object_code) | {c for c, _ in groups}),
+                              device=device)
+    hand = HandModel(device=device)
+    start = time.perf_counter()
+    metrics: dict = {"rounds": config.rounds, "round_0": {
+        "training_set_size": len(split_rows(table, split_of, "train")),
+        **heldout_success(inputs.checkpoint, hand, objects, groups, config, stages, inputs.objects_dir),
+        "heldout_seconds": time.perf_counter() - start}}
+    checkpoint = Path(inputs.checkpoint)
+    for r in range(1, config.rounds + 1):
+        round_dir = out_dir / f"round_{r}"
+        table, figures = run_round(r, checkpoint, table, split_of, hand, objects, config, stages, inputs, round_dir)
+        checkpoint = round_dir / "model.pt"
+        start = time.perf_counter()
+        figures.update(heldout_success(checkpoint, hand, objects, groups, config, stages, inputs.objects_dir))
+        figures["heldout_seconds"] = time.perf_counter() - start
+        metrics[f"round_{r}"] = figures
+        print(f"engine: round {r}: {figures['passed']}/{figures['simulated']} of {figures['candidates']} candidates "
+              f"passed ({figures['pass_rate']:.1%}); training set {figures['training_set_size']}; held-out success "
+              f"{figures['heldout_success']:.1%} (kept {figures['heldout_kept_success']:.1%})")
+    write_bytes(out_dir / "model.pt", checkpoint.read_bytes())
+    _write_rounds_csv(out_dir / "rounds.csv", [metrics[f"round_{r}"] for r in range(config.rounds + 1)])
+    return metrics
+
+
+def _write_rounds_csv(path: Path, rounds: list[dict]) -> None:
+    """One row per round (0: before the engine) for `dvc plots show`: training-set size, held-out success."""
+    columns = ["training_set_size", "heldout_success", "heldout_kept_success"]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["round", *columns])
+        for r, row in enumerate(rounds):
+            writer.writerow([r, *(row[c] for c in columns)])

@@ -1,0 +1,48 @@
+"""DVC stage `engine`: Dex1B's data engine, rounds of expand -> post-optimize -> filter -> merge -> retrain.
+
+Usage: python stages/engine.py CHECKPOINT FILTERED_PARQUET OBJECTS_DIR STABILITY_DIR OUT_DIR METRICS_JSON
+With params engine.rounds 0 the train stage's model is copied to OUT_DIR/model.pt unchanged.
+"""
+import sys
+from pathlib import Path
+
+from _bootstrap import use_project_python
+
+use_project_python()  # before dexlite_core is imported
+
+from dexlite_core.data.files import write_json
+from dexlite_core.engine import EngineConfig, EngineInputs, StageConfigs, engine_stage
+from dexlite_core.model.train import TrainConfig
+from dexlite_core.optimize.postopt import PostOptConfig
+from dexlite_core.params import build, load_params
+from dexlite_core.sim.runner import SimConfig
+
+#: The postopt keys the engine reads (dvc.yaml lists the same): not keep_per_object, the engine keeps by fraction.
+POSTOPT_KEYS = ("anneal", "weights", "couple_joints", "batch_size", "seed", "device")
+
+
+def main(checkpoint, filtered, objects_dir, stability_dir, out_dir, metrics_path) -> None:
+    params = load_params()
+    config = build(EngineConfig, params["engine"], "engine")
+    train = dict(params["train"])
+    train.pop("launcher", None)  # the engine retrains in this process
+    stages = StageConfigs(
+        train=build(TrainConfig, train, "train"),
+        postopt=build(PostOptConfig, {k: params["postopt"][k] for k in POSTOPT_KEYS if k in params["postopt"]},
+                      "postopt"),
+        sim=build(SimConfig, {**params["sim"], "tests": params["filter"]["tests"]}, "sim"),
+        synth_temperature=float(params["synth"]["temperature"]))
+    metrics = engine_stage(config, stages, EngineInputs(*map(Path, (checkpoint, filtered, objects_dir, stability_dir))),
+                           Path(out_dir))
+    write_json(metrics_path, metrics)
+    last = metrics.get(f"round_{config.rounds}", {})
+    if config.rounds == 0:
+        print("engine: rounds 0, the train stage's model passed through")
+    else:
+        print(f"engine: {config.rounds} round(s); training set {metrics['round_0']['training_set_size']} -> "
+              f"{last['training_set_size']} grasps; held-out success {metrics['round_0']['heldout_success']:.1%} -> "
+              f"{last['heldout_success']:.1%}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
