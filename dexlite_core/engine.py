@@ -88,7 +88,7 @@ class StageConfigs:
     train: TrainConfig  #: retraining, as the train stage
     postopt: PostOptConfig  #: the descent (its keep_per_object is not used: see keep_fraction)
     sim: SimConfig  #: with the filter stage's tests
-    synth_temperature: float = 1.0  #: held-out pure samples: the synthesize stage's temperature
+    synth_temperature: float = 0.0  #: held-out pure samples: the synthesize stage's temperature
 
 
 def keep_lowest_fraction(table: GraspTable, weights: EnergyWeights, fraction: float) -> GraspTable:
@@ -117,7 +117,7 @@ def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, group
     model, meta = load_checkpoint(checkpoint, objects.device)
     sample = SampleConfig(mode="pure", n_per_object=config.heldout_per_object, temperature=stages.synth_temperature,
                           batch_size=config.batch_size, seed=stable_seed(config.seed, "engine", "heldout"))
-    raw = synthesize(model, objects, input_point_index(objects, meta["n_points"]), groups, sample,
+    raw = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), groups, sample,
                      meta["couple_joints"]).table
     refined = post_optimize(hand, objects, raw, replace(stages.postopt, seed=stable_seed(
         stages.postopt.seed, "engine", "heldout"))).table
