@@ -24,6 +24,10 @@ def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir:
     device = resolve_device(config.device)
     if device.type == "cpu" and "LOCAL_RANK" in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    elif device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        # A step is hundreds of small ops, each a thread barrier: on a 2-core machine that others
+        # share, 2 threads took 1.37 s per step and 1 thread 0.09 s (bench/README.md, "CVAE fit").
+        torch.set_num_threads(1)
     table = read_grasps(filtered)
     split_of = dict(zip(*read_objects(objects_dir)[["object_code", "split"]].T.values))
     train_rows, val_rows = split_rows(table, split_of, "train"), split_rows(table, split_of, "val")
