@@ -149,8 +149,9 @@ def losses(model: torch.nn.Module, hand: HandModel, data: GraspData, index: Tens
                     + w.joints * out["recon_joints"] + w.kl * _ramp(step, w.kl_warmup_steps) * out["kl"])
     if w.energy_scale == 0 and sample:  # energies unweighted: training skips them (FK is most of a step)
         return out
-    contacts = nearest_contacts(hand, data.objects, decoded, obj, scale)
-    terms: EnergyTerms = grasp_energy(hand, data.objects, decoded, contacts, obj, scale)
+    with torch.autocast(net.device.type, enabled=False):  # FK (pytorch_kinematics) needs float32
+        contacts = nearest_contacts(hand, data.objects, decoded, obj, scale)
+        terms: EnergyTerms = grasp_energy(hand, data.objects, decoded, contacts, obj, scale)
     out.update({name: value.mean() for name, value in terms.as_dict().items()})
     out["energy"] = terms.total(w.energy).mean()
     out["total"] = out["total"] + w.energy_scale * _ramp(step, w.energy_warmup_steps) * out["energy"]
