@@ -1,9 +1,9 @@
 """Seed-grasp optimization throughput: accepted grasps (meeting the energy thresholds) per
 wall second, on the default catalog (all objects x both default scales, 32 attempts each).
 
-Compared in the same run with a DexGraspNet-style configuration at the same 400-step budget:
+Compared in the same run with a DexGraspNet-style configuration at the same step budget:
 uniform contact re-draws, its RMSProp weighting (0.98 on the newest gradient) and its
-step/temperature schedules (0.005 x 0.95^(k/50), 18 x 0.95^(k/30)) cut at step 400.
+step/temperature schedules (0.005 x 0.95^(k/50), 18 x 0.95^(k/30)) cut at the last step.
 Writes bench/results/bench_seed.json.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.anneal import AnnealConfig
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
 
-STEPS = 400
+STEPS = AnnealConfig().steps
 DEXGRASPNET_STYLE = AnnealConfig(steps=STEPS, switch_temperature=0.0, rms_decay=0.98, step_size=0.005,
                                  step_size_end=0.005 * 0.95 ** (STEPS / 50), temperature=18.0,
                                  temperature_end=18.0 * 0.95 ** (STEPS / 30))
@@ -43,7 +43,7 @@ def main() -> None:
         groups = [(c, float(s)) for c, scales in zip(table.object_code, table.scales) for s in scales]
         for device in devices():
             hand, objects = HandModel(device=device), load_object_set(root, device=device)
-            for name, anneal in (("", AnnealConfig(steps=STEPS)), ("dgn_style_", DEXGRASPNET_STYLE)):
+            for name, anneal in (("", AnnealConfig()), ("dgn_style_", DEXGRASPNET_STYLE)):
                 config = SeedConfig(n_per_object=32, device=device, anneal=anneal)
                 result = seed_grasps(hand, objects, groups, replace(config, anneal=anneal))
                 figures[f"{device}_{name}accepted_per_s"] = len(result.accepted) / result.seconds

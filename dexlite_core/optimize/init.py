@@ -41,11 +41,12 @@ class InitConfig:
 def hull_starts(points: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` farthest-point spread points on the convex hull of ``points`` and outward normals."""
     hull = ConvexHull(points)
-    mesh = trimesh.Trimesh(points, hull.simplices, process=True)
-    trimesh.repair.fix_normals(mesh)
+    # Qhull's facet equations hold outward unit normals: no winding repair of the mesh needed
+    # (trimesh's fix_normals took most of the initialization time).
+    mesh = trimesh.Trimesh(points, hull.simplices, process=False)
     dense, face = trimesh.sample.sample_surface(mesh, max(20 * n, 500), seed=seed)
     pick = farthest_point_sample(dense, n, start=int(np.random.default_rng(seed).integers(len(dense))))
-    return dense[pick], mesh.face_normals[face[pick]]
+    return dense[pick], hull.equations[face[pick], :3]
 
 
 def _orthonormal(a: Tensor, rng: GroupRandom) -> Tensor:
