@@ -2,7 +2,8 @@
 
 Three sets, each a seeded subset: the DexGraspNet sample beside the checkout (uncoupled hand, as
 DexGraspNet validated them), the pipeline's post-optimized grasps (data/synth/postopt.parquet) and
-its filtered seed grasps (data/filtered/grasps.parquet: they passed our lift), with data/objects. Each is exported with ``export_dexgraspbench`` and run through DexGraspBench's
+its filtered seed grasps (data/filtered/grasps.parquet: they passed our lift), with data/objects.
+Each is exported with ``export_dexgraspbench`` and run through DexGraspBench's
 own evaluator (``src/main.py task=eval``, a subprocess in its own Python) at friction 0.6 (its
 default) and at our 2.0. Our verdicts on the same grasps: the lift test (params.yaml ``sim.grasp``,
 friction ``sim.grasp.object.friction``) and the DexGraspBench-like ``dgb`` test (``sim.dgb``) at
@@ -41,7 +42,7 @@ MUS = (0.6, 2.0)
 
 
 def agreement(ours: np.ndarray, theirs: np.ndarray) -> dict[str, float]:
-    """Pass rates, agreement, Cohen's kappa and the confusion counts of two verdict vectors."""
+    """Pass rates, agreement, Cohen's kappa (1 when both are one constant verdict) and the confusion counts."""
     ours, theirs = np.asarray(ours, bool), np.asarray(theirs, bool)
     n = len(ours)
     agree = float((ours == theirs).mean())
@@ -60,8 +61,8 @@ def run_dgb(root: Path, python: str, export: Path, mu: float, workers: int, tabl
     With ``reuse``, results already there for every grasp are read instead (same export, same n);
     the last value says whether the evaluator ran."""
     eval_dir, succ_dir = export / f"evaluation_mu{mu}", export / f"succgrasp_mu{mu}"
-    paths = [eval_dir / grasp_path(Path("."), table.object_code[i], table.scale[i], table.grasp_id[i]).relative_to("graspdata")
-             for i in range(len(table))]
+    paths = [eval_dir / grasp_path(Path("."), code, scale, gid).relative_to("graspdata")
+             for code, scale, gid in zip(table.object_code, table.scale, table.grasp_id)]
     ran = not (reuse and all(p.exists() for p in paths))
     if ran:
         for d in (eval_dir, succ_dir):
