@@ -11,6 +11,10 @@ Six sets of grasps, each simulated with the same tests and measured by :func:`ta
 - ``postopt_all``: the same ``raw`` candidates after post-optimization, none dropped.
 - ``postopt``: the postopt stage's selection (lowest E_post per object and scale).
 - ``dataset``: up to ``dataset_max`` filtered grasps on training objects, as stored.
+
+Beside the tests, a seeded subset of at most ``dgb_max`` grasps of each set goes through the
+DexGraspBench-like test (``sim.dgb``, :mod:`dexlite_core.sim.dgb`): ``dgb_success``, a figure
+comparable with the success rates BODex and DexGraspBench report.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ class EvaluateConfig:
     raw_max: int = 640  #: raw grasps simulated (a seeded random subset when there are more), refined and not
     dataset_max: int = 400  #: filtered training grasps simulated for the "dataset" set
     recon_max: int = 200  #: of those, grasps re-decoded for the "recon" set
+    dgb_max: int = 64  #: grasps of each set (seeded subset) through the DexGraspBench-like test
     train_raw_per_object: int = 16  #: pure samples per training object and scale ("train_raw")
     contact_threshold: float = 0.005  #: m; candidates this close to the surface count as contacts (Q1)
     friction: float = 0.6  #: Q1 friction cone
@@ -54,6 +59,8 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         if min(self.raw_max, self.dataset_max, self.recon_max, self.train_raw_per_object) < 1:
             raise ValueError("raw_max, dataset_max, recon_max and train_raw_per_object must be >= 1")
+        if self.dgb_max < 0:
+            raise ValueError(f"dgb_max must be >= 0 (0: no DexGraspBench-like test), got {self.dgb_max}")
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,9 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig,
             "dataset": dataset}
     runs = simulate_sets(sets, inputs.objects_dir, sim)  # in SETS order
     metrics = {name: table_metrics(run.table, run.passed, hand, objects, config, device) for name, run in runs.items()}
+    if config.dgb_max:
+        for name, (success, n) in dgb_success(sets, inputs.objects_dir, sim, config.dgb_max, config.seed).items():
+            metrics[name].update(dgb_success=success, dgb_n=n)
     metrics["gain_lift_points"] = 100 * (metrics["postopt"]["lift_success"] - metrics["raw"]["lift_success"])
     synth, post = (json.loads(Path(path).read_text()) for path in (inputs.synth_metrics, inputs.postopt_metrics))
     metrics["throughput"] = {"sample_grasps_per_s": synth.get("sample_grasps_per_s", float("nan")),
@@ -151,6 +161,16 @@ def simulate_sets(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig
         runs[name] = SimRun(run.table.select(rows), {t: p[rows] for t, p in run.passed.items()})
         start += len(table)
     return runs
+
+
+def dgb_success(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig, at_most: int,
+                seed: int) -> dict[str, tuple[float, int]]:
+    """Share of a seeded subset of at most ``at_most`` grasps of each set that passes the
+    DexGraspBench-like test, and the subset's size; one simulation run over all sets."""
+    subsets = {name: _subset(table, at_most, seed) for name, table in sets.items()}
+    runs = simulate_sets(subsets, objects_dir, replace(sim, tests=("dgb",)))
+    return {name: (float(run.passed["dgb"].mean()) if len(run.table) else float("nan"), len(run.table))
+            for name, run in runs.items()}
 
 
 def _subset_index(n: int, at_most: int, seed: int) -> np.ndarray:

@@ -28,6 +28,9 @@ def main(*paths: str) -> None:
     write_json(metrics_path, metrics)
     print("evaluate: lift success " + ", ".join(f"{name} {metrics[name]['lift_success']:.1%}" for name in SETS)
           + f" ({metrics['gain_lift_points']:+.1f} points from post-optimization)")
+    if config.dgb_max:
+        print("evaluate: DexGraspBench-like success " + ", ".join(
+            f"{name} {metrics[name]['dgb_success']:.1%} of {metrics[name]['dgb_n']}" for name in SETS))
 
 
 if __name__ == "__main__":

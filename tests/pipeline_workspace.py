@@ -28,7 +28,8 @@ TINY = {
     "engine": {"rounds": 1, "expansions": 2, "heldout_per_object": 4, "heldout_keep": 2},
     "synth": {"n_per_object": 4},
     "postopt": {"anneal": {"steps": 10}, "keep_per_object": 2},
-    "evaluate": {"dataset_max": 8, "recon_max": 6, "train_raw_per_object": 4},
+    # dgb_max 3: the DexGraspBench-like test (sim.dgb, DexGraspBench's own values) on 3 grasps per set.
+    "evaluate": {"dataset_max": 8, "recon_max": 6, "train_raw_per_object": 4, "dgb_max": 3},
     "report": {"thumbs_per_object": 1},
 }
 

@@ -118,12 +118,14 @@ def test_engine_with_no_rounds_passes_the_model_through(workspace, tmp_path):
 def test_evaluate_reports_every_set_side_by_side(workspace):
     metrics = json.loads((workspace / "data/metrics/evaluate.json").read_text())
     keys = {"lift_success", "six_dir_suc1", "six_dir_suc6", "penetration_mean_mm", "penetration_max_mm",
-            "contact_distance_mm", "q1", "h_mean", "pca_top3_share", "n_grasps"}
+            "contact_distance_mm", "q1", "h_mean", "pca_top3_share", "n_grasps", "dgb_success", "dgb_n"}
     assert set(SETS) == {"recon", "train_raw", "raw", "postopt_all", "postopt", "dataset"}
     for name in SETS:
         assert keys == set(metrics[name]), name
         assert all(np.isfinite(metrics[name][k]) for k in keys), (name, metrics[name])
         assert metrics[name]["n_grasps"] > 0, name
+        # the DexGraspBench-like test ran on a tiny seeded subset of every set
+        assert metrics[name]["dgb_n"] == min(3, metrics[name]["n_grasps"]) and 0 <= metrics[name]["dgb_success"] <= 1
     assert np.isfinite(metrics["throughput"]["sample_grasps_per_s"]) and np.isfinite(metrics["gain_lift_points"])
     # sizes in the tiny config: 2 training objects at one scale, 1 held-out object
     filtered = read_grasps(workspace / "data/filtered/grasps.parquet")
@@ -135,7 +137,7 @@ def test_evaluate_reports_every_set_side_by_side(workspace):
     assert set(recon.source) == {"recon"} and recon.sim is not None
     assert set(zip(recon.object_code, recon.grasp_id)) <= set(zip(dataset.object_code, dataset.grasp_id))
     shown = dvc(workspace, "metrics", "show").stdout
-    assert all(f"{name}.lift_success" in shown for name in SETS), shown
+    assert all(f"{name}.lift_success" in shown and f"{name}.dgb_success" in shown for name in SETS), shown
 
 
 def test_expansion_mode_produces_valid_rows(workspace):

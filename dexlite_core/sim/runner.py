@@ -10,15 +10,17 @@ from dexlite_core.conventions import COUPLED_PAIRS, COUPLING_J0_COEF, COUPLING_T
 from dexlite_core.data.grasps import GraspTable, SimColumns
 from dexlite_core.objects.store import read_pieces
 from dexlite_core.parallel import ParallelConfig, parallel_map
+from dexlite_core.sim.dgb import DgbSimulator, DgbTestConfig
 from dexlite_core.sim.grasp import GraspSimulator, GraspTestConfig, TestOutcome
 
-TESTS = ("lift", "six_dir")
+TESTS = ("lift", "six_dir", "dgb")
 
 
 @dataclass(frozen=True)
 class SimConfig:
-    tests: tuple[str, ...] = ("lift",)  #: tests a grasp must pass (lift, six_dir)
+    tests: tuple[str, ...] = ("lift",)  #: tests a grasp must pass (lift, six_dir, dgb)
     grasp: GraspTestConfig = field(default_factory=GraspTestConfig)
+    dgb: DgbTestConfig = field(default_factory=DgbTestConfig)  #: the DexGraspBench-like test
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     chunk: int = 64  #: grasps per work item (each item compiles its scene once)
 
@@ -46,12 +48,17 @@ class _Worker:
     objects_dir: Path
     tests: tuple[str, ...]
     config: GraspTestConfig
+    dgb: DgbTestConfig
 
     def __call__(self, item: _Item) -> list[dict[str, TestOutcome]]:
         folder = Path(self.objects_dir) / item.code
-        sim = GraspSimulator(read_pieces(folder / "decomposed.obj"), read_pieces(folder / "mesh.obj")[0],
-                             item.scale, self.config)
-        return [{t: getattr(sim, t)(p.astype(float), q.astype(float), j.astype(float)) for t in self.tests}
+        pieces, solid = read_pieces(folder / "decomposed.obj"), read_pieces(folder / "mesh.obj")[0]
+        sims = {}
+        if set(self.tests) - {"dgb"}:
+            sims.update(dict.fromkeys(set(self.tests) - {"dgb"}, GraspSimulator(pieces, solid, item.scale, self.config)))
+        if "dgb" in self.tests:
+            sims["dgb"] = DgbSimulator(pieces, solid, item.scale, self.dgb, self.config)
+        return [{t: getattr(sims[t], t)(p.astype(float), q.astype(float), j.astype(float)) for t in self.tests}
                 for p, q, j in zip(item.wrist_pos, item.wrist_quat, item.joints)]
 
 
@@ -76,7 +83,7 @@ def simulate(table: GraspTable, objects_dir: Path, config: SimConfig, desc: str 
     """Run the tests on every grasp. A grasp succeeds when every test in ``config.tests``
     passes; its fail reason names the first failing test (``lift:dropped``)."""
     items = _items(table, config.chunk)
-    results = parallel_map(_Worker(Path(objects_dir), config.tests, config.grasp), items, config.parallel, desc=desc)
+    results = parallel_map(_Worker(Path(objects_dir), config.tests, config.grasp, config.dgb), items, config.parallel, desc=desc)
     n = len(table)
     success = np.zeros(n, bool)
     dirs = np.full(n, -1, np.int8)
