@@ -34,8 +34,8 @@ import trimesh
 from dexlite_core.conventions import (CLOSING_DIRECTION, COUPLED_FINGERS, JOINT_LOWER, JOINT_NAMES, JOINT_UPPER,
                                       PREFIX)
 from dexlite_core.hand.asset import PALM_BODY, MjcfOptions, hand_mjcf
-from dexlite_core.sim.grasp import MOCAP, OBJECT, GraspTestConfig, SimDiverged, TestOutcome
-from dexlite_core.sim.scene import ObjectPhysics, object_assets, object_body, warnings_raised
+from dexlite_core.sim.grasp import MOCAP, OBJECT, GraspTestConfig, SimDiverged, TestOutcome, add_object_and_mocap
+from dexlite_core.sim.scene import ObjectPhysics, warnings_raised
 
 #: DexGraspBench's push directions, in its order.
 DGB_DIRECTIONS = np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]], dtype=float)
@@ -124,17 +124,7 @@ def dgb_scene_xml(pieces: list[trimesh.Trimesh], solid: trimesh.Trimesh, scale: 
                       kp=repr(c.actuator_kp), ctrllimited="false", forcelimited="true",
                       forcerange=f"{-c.actuator_force!r} {c.actuator_force!r}")
     hand.insert(list(hand).index(actuator), tendon)
-    asset = hand.find("asset")
-    if asset is None:
-        asset = ET.Element("asset")
-        hand.insert(2, asset)
-    asset.extend(object_assets(pieces, scale, prefix=OBJECT))
-    world = hand.find("worldbody")
-    world.append(ET.Element("body", name=MOCAP, mocap="true"))
-    world.append(object_body(solid, pieces, scale, c.object, name=OBJECT))
-    equality = ET.SubElement(hand, "equality")
-    ET.SubElement(equality, "weld", body1=MOCAP, body2=PALM_BODY, solimp="0.9 0.95 0.001 0.5 2", torquescale="1")
-    return ET.tostring(hand, encoding="unicode")
+    return add_object_and_mocap(hand, pieces, solid, scale, c.object, solimp="0.9 0.95 0.001 0.5 2", torquescale="1")
 
 
 class DgbSimulator:

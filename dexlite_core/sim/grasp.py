@@ -82,6 +82,13 @@ def scene_xml(pieces: list[trimesh.Trimesh], solid: trimesh.Trimesh, scale: floa
                                      model_name="dexlite_grasp_test"))
     hand.insert(1, ET.Element("option", timestep=repr(config.timestep), gravity="0 0 0", cone="elliptic",
                               impratio="10", integrator="implicitfast"))
+    return add_object_and_mocap(hand, pieces, solid, scale, config.object, solref="0.005 1")
+
+
+def add_object_and_mocap(hand: ET.Element, pieces: list[trimesh.Trimesh], solid: trimesh.Trimesh, scale: float,
+                         physics: ObjectPhysics, **weld: str) -> str:
+    """The scene's MJCF string: ``hand`` plus the object and a mocap body welded to the palm
+    (the weld's solver attributes in ``weld``)."""
     asset = hand.find("asset")
     if asset is None:
         asset = ET.Element("asset")
@@ -89,9 +96,9 @@ def scene_xml(pieces: list[trimesh.Trimesh], solid: trimesh.Trimesh, scale: floa
     asset.extend(object_assets(pieces, scale, prefix=OBJECT))
     world = hand.find("worldbody")
     world.append(ET.Element("body", name=MOCAP, mocap="true"))
-    world.append(object_body(solid, pieces, scale, config.object, name=OBJECT))
+    world.append(object_body(solid, pieces, scale, physics, name=OBJECT))
     equality = ET.SubElement(hand, "equality")
-    ET.SubElement(equality, "weld", body1=MOCAP, body2=PALM_BODY, solref="0.005 1")
+    ET.SubElement(equality, "weld", body1=MOCAP, body2=PALM_BODY, **weld)
     return ET.tostring(hand, encoding="unicode")
 
 
