@@ -49,7 +49,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 3000  #: gradient steps, whatever the data size (an epoch is one pass over the grasps)
+    steps: int = 6000  #: gradient steps, whatever the data size (an epoch is one pass over the grasps)
     eval_every: int = 100  #: steps between validations (the log); the last step is always one
     batch_size: int = 128  #: at most this many grasps per step
     clouds_per_batch: int = 8  #: distinct (object, scale) point clouds per step
