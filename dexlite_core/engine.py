@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from dexlite_core.conventions import resolve_device
+from dexlite_core.data.curate import stable_groups
 from dexlite_core.data.files import atomic_path, write_bytes
 from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import EnergyWeights
@@ -48,7 +49,6 @@ from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
 from dexlite_core.seeding import stable_seed
 from dexlite_core.sim.runner import SimConfig, simulate
-from dexlite_core.sim.stability import read_stability
 
 
 @dataclass(frozen=True)
@@ -121,14 +121,10 @@ def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, group
                      meta["couple_joints"]).table
     refined = post_optimize(hand, objects, raw, replace(stages.postopt, seed=stable_seed(
         stages.postopt.seed, "engine", "heldout"))).table
-    run = simulate(refined, objects_dir, stages.sim, desc="engine: held-out")
-    kept = keep_lowest_energy(refined, stages.postopt.weights, config.heldout_keep)
-    key = {(c, s, i) for c, s, i in zip(kept.object_code, kept.scale.tolist(), kept.grasp_id.tolist())}
-    kept_rows = np.array([(c, s, i) in key for c, s, i in zip(run.table.object_code, run.table.scale.tolist(),
-                                                              run.table.grasp_id.tolist())])
-    success = run.table.sim.success
-    return {"heldout_success": float(success.mean()), "heldout_kept_success": float(success[kept_rows].mean()),
-            "heldout_n": len(run.table)}
+    run = simulate(refined, objects_dir, stages.sim, desc="engine: held-out")  # rows and energies as in refined
+    kept = keep_lowest_energy(run.table, stages.postopt.weights, config.heldout_keep)
+    return {"heldout_success": float(run.table.sim.success.mean()),
+            "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(run.table)}
 
 
 def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, str], hand: HandModel,
@@ -176,11 +172,7 @@ def engine_stage(config: EngineConfig, stages: StageConfigs, inputs: EngineInput
     objects_table = read_objects(inputs.objects_dir)
     split_of = dict(zip(objects_table.object_code, objects_table.split))
     table = read_grasps(inputs.filtered)
-    stability = read_stability(inputs.stability_dir)
-    groups = sorted((c, float(s)) for c, s, ok in zip(stability.object_code, stability.scale, stability.stable)
-                    if ok and split_of.get(c) == "test")
-    if not groups:
-        raise ValueError(f"{inputs.stability_dir}: no stable test object for the engine's held-out check")
+    groups = stable_groups(inputs.objects_dir, inputs.stability_dir, ("test",))  # for the held-out check
     if len(split_rows(table, split_of, "train")) == 0:
         raise ValueError(f"{inputs.filtered}: no grasps on training objects to expand")
     objects = load_object_set(inputs.objects_dir, sorted(set(table.object_code) | {c for c, _ in groups}),

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from dexlite_core.conventions import resolve_device
+from dexlite_core.data.curate import stable_groups
 from dexlite_core.data.grasps import read_grasps, write_grasps
 from dexlite_core.energy import with_energies
 from dexlite_core.hand.model import HandModel
@@ -16,7 +17,6 @@ from dexlite_core.model.data import grasp_data, input_point_index, split_rows
 from dexlite_core.model.sample import SampleConfig, expand, synthesize
 from dexlite_core.model.train import TrainConfig, load_checkpoint, train
 from dexlite_core.objects.store import load_object_set, read_objects
-from dexlite_core.sim.stability import read_stability
 
 
 def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir: Path, live_dir: Path) -> dict:
@@ -63,11 +63,7 @@ def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, 
     split_of = dict(zip(objects_table.object_code, objects_table.split))
     hand = HandModel(device=device)
     if config.mode == "pure":
-        stability = read_stability(stability_dir)
-        groups = sorted((c, float(s)) for c, s, ok in zip(stability.object_code, stability.scale, stability.stable)
-                        if ok and split_of.get(c) == "test")
-        if not groups:
-            raise ValueError(f"{objects_dir}: no stable test object to synthesize grasps for")
+        groups = stable_groups(objects_dir, stability_dir, ("test",))
         objects = load_object_set(objects_dir, sorted({c for c, _ in groups}), device=device)
         samples = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), groups, config,
                              meta["couple_joints"])
