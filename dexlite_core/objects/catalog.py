@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import trimesh
 
 #: random_urdfs objects used by default (#168 is broken upstream: NaN vertices).
@@ -19,7 +20,7 @@ RANDOM_URDF_IDS: tuple[int, ...] = tuple(range(0, 25))
 @dataclass(frozen=True)
 class CatalogEntry:
     code: str
-    family: str  #: box, cylinder, ..., mug, random
+    family: str  #: the generator or source: box, cylinder, ..., bowl, mug, random
     source: str  #: procedural | pybullet_data
     path: Path | None = None  #: mesh file for file-based entries
     params: tuple = field(default=())  #: shape parameters for procedural entries
@@ -63,8 +64,17 @@ def _torus(major: float, minor: float) -> trimesh.Trimesh:
     return trimesh.creation.torus(major_radius=major, minor_radius=minor, major_sections=32, minor_sections=16)
 
 
+def _bowl(radius: float, height: float, wall: float) -> trimesh.Trimesh:
+    """A bowl with a rounded bottom and an open top: a closed (r, z) profile, outer wall up to
+    the rim then inner wall back down to the axis, revolved about z."""
+    t = np.linspace(0.0, np.pi / 2, 16)
+    outer = np.stack([radius * np.sin(t), height * (1 - np.cos(t))], axis=1)
+    inner = np.stack([(radius - wall) * np.sin(t), wall + (height - wall) * (1 - np.cos(t))], axis=1)
+    return trimesh.creation.revolve(np.concatenate([outer, inner[::-1]]), sections=48)
+
+
 _PROCEDURAL = {"box": _box, "cylinder": _cylinder, "sphere": _sphere, "capsule": _capsule,
-               "ellipsoid": _ellipsoid, "cone": _cone, "torus": _torus}
+               "ellipsoid": _ellipsoid, "cone": _cone, "torus": _torus, "bowl": _bowl}
 
 _PROCEDURAL_ENTRIES: tuple[tuple[str, str, tuple], ...] = (
     ("proc-box-cube", "box", (1.0, 1.0, 1.0)),
@@ -87,6 +97,14 @@ _PROCEDURAL_ENTRIES: tuple[tuple[str, str, tuple], ...] = (
     ("proc-cone-wide", "cone", (0.6, 0.8)),
     ("proc-cone-tall", "cone", (0.4, 1.2)),
     ("proc-torus", "torus", (0.7, 0.3)),
+    # The shape families a grasp test is least sure of (flat, thin, concave; "large" is a scale):
+    ("proc-box-plate", "box", (1.0, 1.0, 0.1)),
+    ("proc-box-tablet", "box", (1.0, 0.6, 0.08)),
+    ("proc-cyl-coaster", "cylinder", (0.5, 0.08)),
+    ("proc-cyl-handle", "cylinder", (0.1, 2.0)),
+    ("proc-capsule-handle", "capsule", (0.12, 2.0)),
+    ("proc-bowl-shallow", "bowl", (1.0, 0.35, 0.08)),
+    ("proc-bowl-deep", "bowl", (1.0, 0.7, 0.08)),
 )
 
 
@@ -98,7 +116,7 @@ def _pybullet_data() -> Path:
 
 
 def default_catalog() -> tuple[CatalogEntry, ...]:
-    """The default object set: 20 procedural shapes, 4 pybullet_data models, 25 random_urdfs."""
+    """The default object set: 27 procedural shapes, 4 pybullet_data models, 25 random_urdfs."""
     root = _pybullet_data()
     entries = [CatalogEntry(code, family, "procedural", params=params) for code, family, params in _PROCEDURAL_ENTRIES]
     entries += [

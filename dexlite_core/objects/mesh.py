@@ -109,6 +109,28 @@ def _is_nearly_convex(mesh: trimesh.Trimesh, tolerance: float = 0.02) -> bool:
     return mesh.volume >= (1 - tolerance) * mesh.convex_hull.volume
 
 
+#: Shape families, the cases a grasp test is least sure of first: ``concave`` (a cavity the hand
+#: can reach into or must grasp by the rim: mugs, bowls), ``flat`` (plates, discs, tablets),
+#: ``thin`` (handles, rods), else ``compact``. Size is not a shape: "large" is a scale.
+SHAPES = ("concave", "flat", "thin", "compact")
+CONCAVE_SOLIDITY = 0.5  #: volume / convex-hull volume below this: concave (DexGraspNet's mug 0.28, banana 0.64)
+FLAT_RATIO = 0.25  #: shortest / middle extent below this: flat (a plate of 1.9 x 1.9 x 0.4 is 0.21)
+THIN_RATIO = 0.25  #: middle / longest extent below this: thin (a bottle is 0.28, a handle 0.1)
+
+
+def shape_of(solid: trimesh.Trimesh) -> str:
+    """The shape family of a watertight solid (see :data:`SHAPES`), from its oriented bounding
+    box and its solidity; scale-free, so the same for every size of an object."""
+    longest, middle, shortest = np.sort(solid.bounding_box_oriented.primitive.extents)[::-1]
+    if solid.volume < CONCAVE_SOLIDITY * solid.convex_hull.volume:
+        return "concave"
+    if shortest < FLAT_RATIO * middle:
+        return "flat"
+    if middle < THIN_RATIO * longest:
+        return "thin"
+    return "compact"
+
+
 def normalize(solid: trimesh.Trimesh, pieces: tuple[trimesh.Trimesh, ...] = ()) -> NormalizedMesh:
     """Centre the bounding box at the origin and fit the mesh inside the unit ball (DexGraspNet)."""
     center = solid.bounds.mean(axis=0)

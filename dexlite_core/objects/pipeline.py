@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dexlite_core.objects.catalog import default_catalog, split_objects
+from dexlite_core.objects.mesh import SHAPES
 from dexlite_core.objects.sdf import SdfSpec
 from dexlite_core.objects.store import (OBJECT_SCHEMA, REJECT_SCHEMA, BuildJob, BuildResult, GeometrySpec,
                                         build_object, write_table)
@@ -92,6 +93,7 @@ def build_objects(config: ObjectsConfig, source: DatasetSource, out_dir: Path) -
     return {
         "n_objects": len(rows), "n_rejected": len(rejects),
         **{f"n_{s}": sum(r["split"] == s for r in rows) for s in ("train", "val", "test")},
+        **{f"n_{shape}": sum(r["shape"] == shape for r in rows) for shape in SHAPES},
         "n_object_scales": len(rows) * len(config.scales),
     }
 

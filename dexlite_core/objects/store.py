@@ -22,14 +22,15 @@ import trimesh
 
 from dexlite_core.data.files import atomic_path, write_npy, write_text
 from dexlite_core.objects.cloud import CHUNK_SIZE, surface_cloud
-from dexlite_core.objects.mesh import MeshError, NormalizedMesh, convex_pieces, normalize, repair
+from dexlite_core.objects.mesh import MeshError, NormalizedMesh, convex_pieces, normalize, repair, shape_of
 from dexlite_core.objects.object_set import ObjectGeometry, ObjectSet
 from dexlite_core.objects.sdf import SdfSpec, compute_sdf_grid
 from dexlite_core.seeding import stable_seed
 
 OBJECT_SCHEMA = pa.schema([
     ("object_code", pa.string()),
-    ("family", pa.string()),
+    ("family", pa.string()),  # what made it: box, cylinder, ..., mug, random (a DexGraspNet code's prefix)
+    ("shape", pa.string()),  # shape family from the geometry: concave, flat, thin or compact (mesh.shape_of)
     ("source", pa.string()),
     ("split", pa.string()),
     ("file_radius", pa.float64()),  # source-file units per normalized unit
@@ -101,7 +102,8 @@ def build_object(job: BuildJob, spec: GeometrySpec, out_dir: Path) -> BuildResul
     write_mesh(folder / "decomposed.obj", list(prepared.pieces))
     write_npy(folder / "sdf.npy", sdf.astype(np.float16))
     write_npy(folder / "cloud.npy", np.concatenate([points, normals], axis=1).astype(np.float32))
-    row = dict(object_code=job.code, family=job.family, source=job.source, file_radius=float(prepared.radius),
+    row = dict(object_code=job.code, family=job.family, shape=shape_of(prepared.mesh), source=job.source,
+               file_radius=float(prepared.radius),
                volume=float(prepared.mesh.volume), n_pieces=len(prepared.pieces),
                sdf_resolution=spec.sdf.resolution, sdf_extent=spec.sdf.extent, n_points=spec.n_points)
     return BuildResult(job.code, row, None)

@@ -4,7 +4,7 @@ import mujoco
 import pytest
 
 from dexlite_core.objects.catalog import default_catalog, split_objects
-from dexlite_core.objects.mesh import convex_pieces, normalize, repair
+from dexlite_core.objects.mesh import SHAPES, convex_pieces, normalize, repair, shape_of
 from dexlite_core.sim.scene import ObjectPhysics, object_assets, object_body, warnings_raised
 
 CATALOG = default_catalog()
@@ -14,8 +14,19 @@ def test_catalog_is_large_and_varied():
     assert len(CATALOG) >= 40
     assert len({e.code for e in CATALOG}) == len(CATALOG)
     families = {e.family for e in CATALOG}
-    assert {"box", "cylinder", "sphere", "capsule", "ellipsoid", "cone", "mug", "duck", "teddy", "bunny", "random"} <= families
+    assert {"box", "cylinder", "sphere", "capsule", "ellipsoid", "cone", "bowl", "mug", "duck", "teddy", "bunny",
+            "random"} <= families
     assert "pyb-random-168" not in {e.code for e in CATALOG}
+
+
+def test_catalog_covers_every_shape_family():
+    """The test and the model see flat, thin and concave objects, not only compact ones."""
+    procedural = [e for e in CATALOG if e.source == "procedural"]
+    shapes = {e.code: shape_of(repair(e.mesh(), e.code)[0]) for e in procedural}
+    assert set(shapes.values()) == set(SHAPES)
+    assert shapes["proc-box-plate"] == shapes["proc-cyl-coaster"] == "flat"
+    assert shapes["proc-cyl-handle"] == "thin" and shapes["proc-bowl-shallow"] == "concave"
+    assert shapes["proc-box-cube"] == shapes["proc-sphere"] == "compact"
 
 
 @pytest.mark.parametrize("entry", CATALOG, ids=lambda e: e.code)
