@@ -133,7 +133,8 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig,
     out_dir = Path(out_dir)
     for name, run in runs.items():
         write_grasps(out_dir / f"{name}_simulated.parquet", run.table)
-    _write_success_by_object(out_dir / "success_by_object.csv", runs)
+    _write_success_by_object(out_dir / "success_by_object.csv", runs, dict(zip(objects_table.object_code,
+                                                                               objects_table["shape"])))
     _write_energy_histograms(out_dir, sets)
     return metrics
 
@@ -184,16 +185,16 @@ def _subset(table: GraspTable, at_most: int, seed: int) -> GraspTable:
     return table.select(_subset_index(len(table), at_most, seed))
 
 
-def _write_success_by_object(path: Path, runs: dict[str, SimRun]) -> None:
-    """Lift success per held-out object: raw, every refined candidate, the kept ones."""
+def _write_success_by_object(path: Path, runs: dict[str, SimRun], shape_of: dict[str, str]) -> None:
+    """Lift success per held-out object (and its shape family): raw, every refined candidate, the kept ones."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["object_code", "stage", "lift_success"])
+        writer.writerow(["object_code", "shape", "stage", "lift_success"])
         for name in ("raw", "postopt_all", "postopt"):
             run = runs[name]
             for code in sorted(set(run.table.object_code)):
                 mask = run.table.object_code == code
-                writer.writerow([code, name, f"{run.passed['lift'][mask].mean():.4f}"])
+                writer.writerow([code, shape_of[code], name, f"{run.passed['lift'][mask].mean():.4f}"])
 
 
 def _write_energy_histograms(out_dir: Path, sets: dict[str, GraspTable], bins: int = 20) -> None:

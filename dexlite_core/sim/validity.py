@@ -34,17 +34,25 @@ def perturbed(table: GraspTable, back: float = 0.0, open_fingers: bool = False) 
     return replace(table, wrist_pos=pos.astype(np.float32), joints=joints.astype(np.float32), sim=None)
 
 
-def validity_rates(table: GraspTable, objects_dir: Path, config: SimConfig) -> dict[str, float]:
+def validity_rates(table: GraspTable, objects_dir: Path, config: SimConfig,
+                   groups: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """Pass rate of each test in ``config`` on the grasps as released, palm back and fingers opened;
-    ``<test>_<variant>_clear``: among the grasps that start within ``max_penetration`` (share: ``clear_<variant>``)."""
+    ``<test>_<variant>_clear``: among the grasps that start within ``max_penetration`` (share: ``clear_<variant>``).
+    ``groups`` (name -> (N,) bool mask, e.g. a shape family) adds the same rates as ``<name>_<key>``."""
     config = replace(config, grasp=replace(config.grasp, coupling=False))
     variants = {"released": table, "palm_back": perturbed(table, back=BACK), "fingers_open": perturbed(table, open_fingers=True)}
+    masks = {"": np.ones(len(table), bool), **{f"{name}_": mask for name, mask in (groups or {}).items()}}
     rates = {}
     for name, grasps in variants.items():
         run = simulate(grasps, objects_dir, config, desc=f"validity: {name}")
         clear = run.table.sim.pen_depth <= config.grasp.max_penetration
-        rates[f"clear_{name}"] = float(clear.mean())
-        for test, passed in run.passed.items():
-            rates[f"{test}_{name}"] = float(passed.mean())
-            rates[f"{test}_{name}_clear"] = float(passed[clear].mean()) if clear.any() else float("nan")
+        for prefix, mask in masks.items():
+            rates[f"{prefix}clear_{name}"] = _share(clear, mask)
+            for test, passed in run.passed.items():
+                rates[f"{prefix}{test}_{name}"] = _share(passed, mask)
+                rates[f"{prefix}{test}_{name}_clear"] = _share(passed, mask & clear)
     return rates
+
+
+def _share(passed: np.ndarray, mask: np.ndarray) -> float:
+    return float(passed[mask].mean()) if mask.any() else float("nan")
