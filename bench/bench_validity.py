@@ -54,9 +54,14 @@ def shape_groups(table: GraspTable, objects_dir: Path) -> dict[str, np.ndarray]:
     return {s: shapes == s for s in sorted(set(shapes))}
 
 
+def released_sample(objects_dir: Path) -> GraspTable:
+    """DexGraspNet's released grasps of the sample, its objects built into ``objects_dir``."""
+    build_objects(ObjectsConfig(scales=SCALES), DatasetSource("dexgraspnet", str(SAMPLE)), objects_dir)
+    return GraspTable.concat([read_dexgraspnet_file(p).table for p in sorted((SAMPLE / "dataset").glob("*.npy"))])
+
+
 def released_grasps(config: SimConfig, tmp: Path) -> dict[str, float]:
-    table = GraspTable.concat([read_dexgraspnet_file(p).table for p in sorted((SAMPLE / "dataset").glob("*.npy"))])
-    build_objects(ObjectsConfig(scales=SCALES), DatasetSource("dexgraspnet", str(SAMPLE)), tmp)
+    table = released_sample(tmp)
     palm_normal_z = -table.poses().wrist_rot[:, 2, 1].numpy()  # the palm faces -y
     groups = {**shape_groups(table, tmp), "large": table.scale >= LARGE - 1e-6, "palm_down": palm_normal_z < -0.7}
     return validity_rates(table, tmp, config, groups)
@@ -92,8 +97,7 @@ def contact_centroid(sim: GraspSimulator, pose: tuple[np.ndarray, ...]) -> np.nd
 
 
 def lever_arm(config: SimConfig, tmp: Path, n: int = 150, offsets_cm: tuple[int, ...] = (0, 3, 6, 10)) -> dict[str, float]:
-    table = GraspTable.concat([read_dexgraspnet_file(p).table for p in sorted((SAMPLE / "dataset").glob("*.npy"))])
-    build_objects(ObjectsConfig(scales=SCALES), DatasetSource("dexgraspnet", str(SAMPLE)), tmp)
+    table = released_sample(tmp)
     rng = np.random.default_rng(0)
     rows = np.sort(rng.choice(len(table), n, replace=False))
     directions = rng.normal(size=(n, 3))
