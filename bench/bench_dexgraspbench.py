@@ -7,7 +7,8 @@ Each is exported with ``export_dexgraspbench`` and run through DexGraspBench's
 own evaluator (``src/main.py task=eval``, a subprocess in its own Python) at friction 0.6 (its
 default) and at our 2.0. Our verdicts on the same grasps: the lift test (params.yaml ``sim.grasp``,
 friction ``sim.grasp.object.friction``) and the DexGraspBench-like ``dgb`` test (``sim.dgb``) at
-the same two frictions. For each pair: pass rates, agreement, Cohen's kappa and confusion counts.
+the same two frictions. For each pair: pass rates, agreement, Cohen's kappa and confusion counts;
+for the preset also per shape family of the objects (``<set>_<shape>_mu<mu>_preset_...``).
 Writes bench/results/bench_dexgraspbench.json.
 
     bench/bench_dexgraspbench.py --dgb-root /path/to/DexGraspBench --dgb-python /path/to/venv/bin/python [--n 200]
@@ -33,6 +34,7 @@ from common import REPO, write_results
 from dexlite_core.data.dexgraspbench import Stages, export_dexgraspbench, grasp_path
 from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
 from dexlite_core.data.grasps import GraspTable, read_grasps
+from dexlite_core.objects.store import read_objects
 from dexlite_core.params import build, load_params
 from dexlite_core.parallel import ParallelConfig
 from dexlite_core.sim.runner import SimConfig, simulate
@@ -84,6 +86,13 @@ def run_dgb(root: Path, python: str, export: Path, mu: float, workers: int, tabl
     return success, penetration, ran
 
 
+def shape_masks(table: GraspTable, objects: Path) -> dict[str, np.ndarray]:
+    """Rows of ``table`` per shape family of their object (objects.parquet's ``shape``)."""
+    store = read_objects(objects)
+    shapes = np.array([dict(zip(store.object_code, store["shape"]))[c] for c in table.object_code])
+    return {shape: shapes == shape for shape in sorted(set(shapes))}
+
+
 def jitter(table: GraspTable, distance: float, seed: int) -> GraspTable:
     """``table`` with every palm moved ``distance`` m along a seeded random direction."""
     step = np.random.default_rng(seed + 1).normal(size=(len(table), 3))
@@ -91,7 +100,7 @@ def jitter(table: GraspTable, distance: float, seed: int) -> GraspTable:
     return replace(table, wrist_pos=(table.wrist_pos + step).astype(np.float32), sim=None)
 
 
-def sets(n: dict[str, int], seed: int, ours: dict[str, Path], objects: Path,
+def sets(n: dict[str, int], seed: int, ours: dict[str, tuple[Path, Path]],
          work: Path) -> dict[str, tuple[GraspTable, Path, bool]]:
     """name -> (seeded subset of at most n[name] grasps, its object store, coupled hand?)."""
     from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
@@ -106,7 +115,7 @@ def sets(n: dict[str, int], seed: int, ours: dict[str, Path], objects: Path,
         out["dexgraspnet_sample"] = (table, store, False)
     else:
         print(f"bench_dexgraspbench: no DexGraspNet sample at {SAMPLE}; that set is skipped")
-    for name, path in ours.items():
+    for name, (path, objects) in ours.items():
         if path.exists() and (objects / "objects.parquet").exists():
             out[name] = (read_grasps(path), objects, True)
         else:
@@ -126,12 +135,15 @@ def main() -> None:
                         help="a Python with DexGraspBench's pinned dependencies (numpy 1.26.4, mujoco 3.3.2, ...)")
     parser.add_argument("--n", type=int, default=200, help="grasps per set (seeded subset)")
     parser.add_argument("--set-n", action="append", default=[], metavar="SET=N",
-                        help="another size for one set (dexgraspnet_sample, postopt, filtered), repeatable")
+                        help="another size for one set (dexgraspnet_sample, postopt, filtered, a --set), repeatable")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--postopt", type=Path, default=REPO / "data" / "synth" / "postopt.parquet")
     parser.add_argument("--filtered", type=Path, default=REPO / "data" / "filtered" / "grasps.parquet")
     parser.add_argument("--objects", type=Path, default=REPO / "data" / "objects")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=TABLE@OBJECTS", dest="extra",
+                        help="another set of our grasps (coupled hand): a grasp table and its object store, "
+                             "e.g. bench_validity's made shapes (--made-dir); repeatable")
     parser.add_argument("--reuse-dgb", action="store_true",
                         help="read DexGraspBench's results left in --work by an earlier run with the same --n/--seed")
     parser.add_argument("--jitter-mm", type=float, default=0.0,
@@ -157,10 +169,14 @@ def main() -> None:
     stages = Stages(base.grasp.pregrasp_open, base.grasp.squeeze)
     ours_mu = base.grasp.object.friction
     results: dict[str, float] = {"ours_lift_friction": ours_mu}
-    n = {name: args.n for name in ("dexgraspnet_sample", "postopt", "filtered")}
+    ours = {"postopt": (args.postopt, args.objects), "filtered": (args.filtered, args.objects)}
+    for item in args.extra:
+        name, paths = item.split("=", 1)
+        table, objects = paths.split("@")
+        ours[name] = (Path(table), Path(objects))
+    n = {name: args.n for name in ("dexgraspnet_sample", *ours)}
     n.update({k: int(v) for k, v in (item.split("=") for item in args.set_n)})
-    ours = {"postopt": args.postopt, "filtered": args.filtered}
-    for name, (table, store, coupled) in sets(n, args.seed, ours, args.objects, args.work).items():
+    for name, (table, store, coupled) in sets(n, args.seed, ours, args.work).items():
         results[f"{name}_n"] = len(table)
         export = args.work / name
         shutil.rmtree(export / "graspdata", ignore_errors=True)
@@ -197,6 +213,9 @@ def main() -> None:
             for ours, verdicts in (("lift", lift), ("preset", preset)):
                 for key, value in agreement(verdicts, theirs).items():
                     results[f"{name}_mu{mu}_{ours}_{key}"] = value
+            for shape, mask in shape_masks(table, store).items():  # the preset per shape family
+                for key in ("dgb_pass", "ours_pass", "agreement", "kappa", "n"):
+                    results[f"{name}_{shape}_mu{mu}_preset_{key}"] = agreement(preset[mask], theirs[mask])[key]
         verdicts = export / "verdicts.csv"  # grasp by grasp, for looking into disagreements
         np.savetxt(verdicts, np.column_stack([np.asarray(v).astype(str) for v in columns.values()]), fmt="%s",
                    delimiter=",", header=",".join(columns), comments="")

@@ -18,6 +18,7 @@ Writes bench/results/bench_validity.json. ~10 minutes on 2 cores.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from dataclasses import replace
@@ -29,7 +30,7 @@ import numpy as np
 from common import REPO, write_results
 
 from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
-from dexlite_core.data.grasps import GraspTable
+from dexlite_core.data.grasps import GraspTable, write_grasps
 from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.objects.store import load_object_set, read_objects, read_pieces
@@ -72,6 +73,7 @@ def made_shapes(config: SimConfig, tmp: Path) -> dict[str, float]:
     objects = read_objects(tmp)
     pairs = [(c, float(s)) for c, scales in zip(objects.object_code, objects.scales) for s in scales]
     table = seed_grasps(HandModel(), load_object_set(tmp), pairs, SeedConfig(n_per_object=192), progress=False).accepted
+    write_grasps(tmp / "grasps.parquet", table)  # with --made-dir, for bench_dexgraspbench --set
     groups = shape_groups(table, tmp)
     rates = validity_rates(table, tmp, config, groups)
     uncoupled = replace(config, tests=("lift", "dgb"), grasp=replace(config.grasp, coupling=False))  # as validity_rates
@@ -123,13 +125,16 @@ def lever_arm(config: SimConfig, tmp: Path, n: int = 150, offsets_cm: tuple[int,
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--made-dir", type=Path, help="keep part 2's objects and grasps (grasps.parquet) here")
+    args = parser.parse_args()
     if not (SAMPLE / "dataset").is_dir():
         sys.exit(f"bench_validity: the DexGraspNet sample is not at {SAMPLE}")
     config = build(SimConfig, {**load_params(REPO / "params.yaml")["sim"], "tests": ["lift", "six_dir"]}, "sim")
     rates = {}
     for part in (released_grasps, made_shapes, lever_arm):
         with tempfile.TemporaryDirectory() as tmp:
-            rates.update(part(config, Path(tmp)))
+            rates.update(part(config, args.made_dir if part is made_shapes and args.made_dir else Path(tmp)))
     write_results("bench_validity", {"cpu_" + k: v for k, v in rates.items()})
 
 
