@@ -29,12 +29,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from common import REPO, write_results
+from common import REPO, shape_masks, write_results
 
 from dexlite_core.data.dexgraspbench import Stages, export_dexgraspbench, grasp_path
 from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
 from dexlite_core.data.grasps import GraspTable, read_grasps
-from dexlite_core.objects.store import read_objects
 from dexlite_core.params import build, load_params
 from dexlite_core.parallel import ParallelConfig
 from dexlite_core.sim.runner import SimConfig, simulate
@@ -84,13 +83,6 @@ def run_dgb(root: Path, python: str, export: Path, mu: float, workers: int, tabl
     if missing:
         print(f"bench_dexgraspbench: DexGraspBench wrote no result for {missing} grasps (counted failed)")
     return success, penetration, ran
-
-
-def shape_masks(table: GraspTable, objects: Path) -> dict[str, np.ndarray]:
-    """Rows of ``table`` per shape family of their object (objects.parquet's ``shape``)."""
-    store = read_objects(objects)
-    shapes = np.array([dict(zip(store.object_code, store["shape"]))[c] for c in table.object_code])
-    return {shape: shapes == shape for shape in sorted(set(shapes))}
 
 
 def jitter(table: GraspTable, distance: float, seed: int) -> GraspTable:
@@ -190,6 +182,7 @@ def main() -> None:
         start = time.perf_counter()
         lift = simulate(table, store, config, desc=f"{name}: lift").passed["lift"]
         results[f"{name}_lift_s_per_grasp"] = (time.perf_counter() - start) / len(table)
+        shapes = shape_masks(table.object_code, store)
         columns = {"object_code": table.object_code, "scale": table.scale, "grasp_id": table.grasp_id, "lift": lift}
         for mu in MUS:
             start = time.perf_counter()
@@ -213,7 +206,7 @@ def main() -> None:
             for ours, verdicts in (("lift", lift), ("preset", preset)):
                 for key, value in agreement(verdicts, theirs).items():
                     results[f"{name}_mu{mu}_{ours}_{key}"] = value
-            for shape, mask in shape_masks(table, store).items():  # the preset per shape family
+            for shape, mask in shapes.items():  # the preset per shape family
                 for key in ("dgb_pass", "ours_pass", "agreement", "kappa", "n"):
                     results[f"{name}_{shape}_mu{mu}_preset_{key}"] = agreement(preset[mask], theirs[mask])[key]
         verdicts = export / "verdicts.csv"  # grasp by grasp, for looking into disagreements

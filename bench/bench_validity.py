@@ -27,7 +27,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from common import REPO, write_results
+from common import REPO, shape_masks, write_results
 
 from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
 from dexlite_core.data.grasps import GraspTable, write_grasps
@@ -47,14 +47,6 @@ MADE = ("proc-box-plate", "proc-box-tablet", "proc-cyl-coaster", "proc-cyl-handl
         "proc-bowl-shallow", "proc-bowl-deep", "proc-box-cube", "proc-cyl-can")
 
 
-def shape_groups(table: GraspTable, objects_dir: Path) -> dict[str, np.ndarray]:
-    """Grasp masks per shape family of the grasped object."""
-    objects = read_objects(objects_dir)
-    shape = dict(zip(objects.object_code, objects["shape"]))
-    shapes = np.array([shape[c] for c in table.object_code])
-    return {s: shapes == s for s in sorted(set(shapes))}
-
-
 def released_sample(objects_dir: Path) -> GraspTable:
     """DexGraspNet's released grasps of the sample, its objects built into ``objects_dir``."""
     build_objects(ObjectsConfig(scales=SCALES), DatasetSource("dexgraspnet", str(SAMPLE)), objects_dir)
@@ -64,7 +56,7 @@ def released_sample(objects_dir: Path) -> GraspTable:
 def released_grasps(config: SimConfig, tmp: Path) -> dict[str, float]:
     table = released_sample(tmp)
     palm_normal_z = -table.poses().wrist_rot[:, 2, 1].numpy()  # the palm faces -y
-    groups = {**shape_groups(table, tmp), "large": table.scale >= LARGE - 1e-6, "palm_down": palm_normal_z < -0.7}
+    groups = {**shape_masks(table.object_code, tmp), "large": table.scale >= LARGE - 1e-6, "palm_down": palm_normal_z < -0.7}
     return validity_rates(table, tmp, config, groups)
 
 
@@ -74,7 +66,7 @@ def made_shapes(config: SimConfig, tmp: Path) -> dict[str, float]:
     pairs = [(c, float(s)) for c, scales in zip(objects.object_code, objects.scales) for s in scales]
     table = seed_grasps(HandModel(), load_object_set(tmp), pairs, SeedConfig(n_per_object=192), progress=False).accepted
     write_grasps(tmp / "grasps.parquet", table)  # with --made-dir, for bench_dexgraspbench --set
-    groups = shape_groups(table, tmp)
+    groups = shape_masks(table.object_code, tmp)
     rates = validity_rates(table, tmp, config, groups)
     uncoupled = replace(config, tests=("lift", "dgb"), grasp=replace(config.grasp, coupling=False))  # as validity_rates
     passed = simulate(table, tmp, uncoupled, desc="validity: dgb").passed

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,3 +58,13 @@ def write_results(name: str, figures: dict[str, float]) -> None:
     merged.update({k: round(float(v), 4) for k, v in figures.items()})
     write_json(path, merged)
     print(json.dumps(figures, indent=2))
+
+
+def shape_masks(object_codes: np.ndarray, objects_dir: Path) -> dict[str, np.ndarray]:
+    """Row masks per shape family (objects.parquet's ``shape``) of each row's object."""
+    from dexlite_core.objects.store import read_objects
+
+    objects = read_objects(objects_dir)
+    shape_of = dict(zip(objects.object_code, objects["shape"]))
+    shapes = np.array([shape_of[c] for c in object_codes])
+    return {str(shape): shapes == shape for shape in sorted(set(shapes))}
