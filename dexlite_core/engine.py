@@ -13,6 +13,9 @@ the train stage's model and the filter stage's grasps):
 4. merge them into the table;
 5. retrain from scratch on the merged table with the train stage's config (same seed, same step
    budget), so a round's model depends only on its table and the train params;
+5b. adapt (``adapt.transfers_per_object`` > 0): transfer every training object's best matches from
+   the other objects' grasps, post-optimize, simulate, and train the decoder on the pairs that pass
+   (:func:`adapt`): without targets the decoder returns a rigid copy of the grasp it transfers;
 6. measure held-out success: pure samples on every stable test object and scale, post-optimized
    and simulated; the same draws every round (common random numbers), so rounds differ only by
    the model.
@@ -20,7 +23,8 @@ the train stage's model and the filter stage's grasps):
 Every draw is seeded by round (:func:`dexlite_core.seeding.stable_seed`), so a round re-run gives
 the same bytes. Outputs under ``out_dir``: ``round_<r>/`` with ``candidates.parquet`` (every
 refined candidate), ``simulated.parquet`` (the kept ones with their results), ``passed.parquet``,
-``train.parquet`` (the merged table), ``model.pt`` and ``live/`` (dvclive logs); ``model.pt``
+``train.parquet`` (the merged table), ``adapt.parquet`` (the adapt step's simulated transfers),
+``model.pt`` and ``live/`` (dvclive logs); ``model.pt``
 (the last round's, or with ``rounds`` 0 the train stage's, byte for byte) and ``rounds.csv`` (one row
 per round, none with ``rounds`` 0).
 """
@@ -29,10 +33,11 @@ from __future__ import annotations
 import csv
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from dexlite_core.conventions import resolve_device
 from dexlite_core.data.curate import stable_groups
@@ -41,9 +46,11 @@ from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import EnergyWeights
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, input_point_index, split_rows
-from dexlite_core.model.pipeline import train_stage
+from dexlite_core.model.encoding import encode_pose
+from dexlite_core.model.pipeline import train_stage, train_val_rows
 from dexlite_core.model.sample import SampleConfig, expand, synthesize
-from dexlite_core.model.train import TrainConfig, load_checkpoint
+from dexlite_core.model.train import (AdaptConfig, DecoderRows, TrainConfig, adapt_decoder, load_checkpoint,
+                                      save_checkpoint)
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
@@ -63,6 +70,7 @@ class EngineConfig:
     batch_size: int = 4096  #: network decodings per batch
     seed: int = 0
     device: str = "auto"  #: sampling (training and post-optimization use their own sections' devices)
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)  #: after each retraining (transfers_per_object 0: off)
 
     def __post_init__(self) -> None:
         if self.rounds < 0 or self.expansions < 1 or self.batch_size < 1:
@@ -152,12 +160,55 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
     write_grasps(round_dir / "train.parquet", merged)
     expand_seconds = time.perf_counter() - start
     trained = train_stage(stages.train, round_dir / "train.parquet", inputs.objects_dir, round_dir, round_dir / "live")
-    return merged, {
+    figures = {
         "candidates": len(refined), "simulated": len(run.table), "passed": len(passed),
         "pass_rate": float(run.table.sim.success.mean()) if len(run.table) else 0.0,
         "training_set_size": len(split_rows(merged, split_of, "train")), "val_total": trained["val_total"],
         "expand_filter_seconds": expand_seconds, "train_seconds": time.perf_counter() - start - expand_seconds,
     }
+    if config.adapt.transfers_per_object > 0:
+        start = time.perf_counter()
+        bank_rows, _ = train_val_rows(merged, split_of, round_dir / "train.parquet")
+        figures.update(adapt(r, round_dir / "model.pt", bank_rows, hand, objects, config, stages, inputs, round_dir))
+        figures["adapt_seconds"] = time.perf_counter() - start
+    return merged, figures
+
+
+def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objects: ObjectSet, config: EngineConfig,
+          stages: StageConfigs, inputs: EngineInputs, round_dir: Path) -> dict:
+    """The decoder of ``checkpoint`` (whose grasp bank holds the rows of ``training``) taught to
+    adapt transferred grasps, in place: each training object and scale gets its
+    ``transfers_per_object`` best matches from the *other* objects' grasps, as pure synthesis
+    transfers them to a new object; they are post-optimized and simulated (``adapt.parquet``); each
+    one that passes is a pair (bank latent, the condition it was decoded at) -> that grasp, which
+    the decoder then learns next to its reconstruction (:func:`dexlite_core.model.train.adapt_decoder`)."""
+    model, meta = load_checkpoint(checkpoint, objects.device)
+    point_index = input_point_index(objects, meta["n_points"])
+    data = grasp_data(training, objects, point_index)
+    bank = {k: v.to(objects.device) for k, v in meta["bank"].items()}
+    if len(bank["mu"]) != len(data):
+        raise ValueError(f"{checkpoint}: its grasp bank has {len(bank['mu'])} grasps, the round's training table "
+                         f"{len(data)}; rerun the engine stage (`dvc repro engine`)")
+    groups = sorted(set(zip(training.object_code, training.scale.tolist())))
+    sample = SampleConfig(mode="pure", n_per_object=config.adapt.transfers_per_object, batch_size=config.batch_size,
+                          seed=stable_seed(config.seed, "engine", "adapt", r))
+    samples = synthesize(model, bank, objects, point_index, groups, sample, meta["couple_joints"],
+                         bank_codes=training.object_code)
+    refined = post_optimize(hand, objects, samples.table, replace(stages.postopt, seed=stable_seed(
+        stages.postopt.seed, "engine", "adapt", r))).table
+    run = simulate(refined, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
+    write_grasps(round_dir / "adapt.parquet", run.table)
+    passed = torch.as_tensor(run.table.sim.success, device=objects.device)
+    figures = {"adapt_transfers": len(run.table), "adapt_pairs": int(passed.sum())}
+    if figures["adapt_pairs"] == 0:
+        return figures
+    transfers = samples.transfers
+    pairs = DecoderRows(bank["mu"][transfers.source[passed]], transfers.condition[passed],
+                        encode_pose(refined.poses(device=objects.device).index(passed), transfers.anchor_point[passed]))
+    own = DecoderRows(bank["mu"], bank["condition"], data.pose)
+    model = adapt_decoder(model, own, pairs, config.adapt, stages.train.loss)
+    save_checkpoint(checkpoint, model, stages.train, meta["val_loss"], meta["bank"])
+    return figures
 
 
 def engine_stage(config: EngineConfig, stages: StageConfigs, inputs: EngineInputs, out_dir: Path) -> dict:

@@ -70,7 +70,7 @@ def test_engine_runs_one_round_end_to_end(workspace):
     assert metrics["rounds"] == 1
     round_keys = {"candidates", "simulated", "passed", "pass_rate", "training_set_size", "val_total",
                   "heldout_success", "heldout_kept_success", "heldout_n", "heldout_seconds",
-                  "expand_filter_seconds", "train_seconds"}
+                  "expand_filter_seconds", "train_seconds", "adapt_transfers", "adapt_pairs", "adapt_seconds"}
     assert round_keys == set(metrics["round_1"])
     assert {"training_set_size", "heldout_success", "heldout_kept_success", "heldout_n",
             "heldout_seconds"} == set(metrics["round_0"])
@@ -90,6 +90,11 @@ def test_engine_runs_one_round_end_to_end(workspace):
     assert len(merged) == len(filtered) + len(passed) and one["training_set_size"] == n_train + len(passed)
     assert (merged.source == "expand").sum() == len(passed)
     assert len(set(zip(merged.object_code, merged.scale.tolist(), merged.grasp_id.tolist()))) == len(merged)
+    # adapt: 2 transfers from the other objects' grasps per training object and scale, simulated
+    adapted = read_grasps(out / "adapt.parquet")
+    n_groups = len(set(zip(merged.object_code, merged.scale.tolist())) & set(zip(filtered.object_code, filtered.scale.tolist())))
+    assert one["adapt_transfers"] == len(adapted) > 0 and one["adapt_pairs"] == int(adapted.sim.success.sum())
+    assert len(adapted) <= 2 * n_groups
     assert metrics["round_0"]["heldout_n"] == one["heldout_n"] == 4  # 1 test object, 1 scale, 4 samples
     assert (workspace / "data/engine/model.pt").read_bytes() == (out / "model.pt").read_bytes()
     assert (workspace / "data/engine/rounds.csv").read_text().splitlines()[0] == \

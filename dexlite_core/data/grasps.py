@@ -130,9 +130,12 @@ class GraspTable:
     def with_sim(self, sim: SimColumns) -> "GraspTable":
         return replace(self, sim=sim)
 
+    def sort_order(self) -> np.ndarray:
+        """Row order by (object, scale, grasp id)."""
+        return np.lexsort((self.grasp_id, self.scale, self.object_code.astype(str)))
+
     def sorted(self) -> "GraspTable":
-        order = np.lexsort((self.grasp_id, self.scale, self.object_code.astype(str)))
-        return self.select(order)
+        return self.select(self.sort_order())
 
     @staticmethod
     def concat(tables: list["GraspTable"]) -> "GraspTable":

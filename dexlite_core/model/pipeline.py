@@ -10,13 +10,27 @@ import torch
 
 from dexlite_core.conventions import resolve_device
 from dexlite_core.data.curate import stable_groups
-from dexlite_core.data.grasps import read_grasps, write_grasps
+from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import with_energies
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, input_point_index, split_rows
 from dexlite_core.model.sample import SampleConfig, expand, synthesize
 from dexlite_core.model.train import TrainConfig, load_checkpoint, train
 from dexlite_core.objects.store import load_object_set, read_objects
+
+
+def train_val_rows(table: GraspTable, split_of: dict[str, str], path: Path) -> tuple[GraspTable, GraspTable]:
+    """The grasps the model trains on (its grasp bank, in this order) and validates on (``table``
+    read from ``path``): the train and val splits' grasps, or, when no grasp of a validation object
+    survived, every tenth training grasp held out."""
+    train_rows, val_rows = split_rows(table, split_of, "train"), split_rows(table, split_of, "val")
+    if len(train_rows) == 0:
+        raise ValueError(f"{path}: no grasps on training objects; check the filter stage's pass rate")
+    if len(val_rows) == 0:
+        held = np.arange(len(train_rows)) % 10 == 0
+        train_rows, val_rows = train_rows.select(~held), train_rows.select(held)
+        print(f"train: no grasps on validation objects; validating on {len(val_rows)} held-out training grasps")
+    return train_rows, val_rows
 
 
 def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir: Path, live_dir: Path) -> dict:
@@ -30,13 +44,7 @@ def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir:
         torch.set_num_threads(1)
     table = read_grasps(filtered)
     split_of = dict(zip(*read_objects(objects_dir)[["object_code", "split"]].T.values))
-    train_rows, val_rows = split_rows(table, split_of, "train"), split_rows(table, split_of, "val")
-    if len(train_rows) == 0:
-        raise ValueError(f"{filtered}: no grasps on training objects; check the filter stage's pass rate")
-    if len(val_rows) == 0:  # no grasp on a validation object survived: hold out every tenth training grasp
-        held = np.arange(len(train_rows)) % 10 == 0
-        train_rows, val_rows = train_rows.select(~held), train_rows.select(held)
-        print(f"train: no grasps on validation objects; validating on {len(val_rows)} held-out training grasps")
+    train_rows, val_rows = train_val_rows(table, split_of, filtered)
     codes = sorted(set(table.object_code))
     objects = load_object_set(objects_dir, codes, device=device)
     point_index = input_point_index(objects, config.n_points)

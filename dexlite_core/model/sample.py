@@ -49,9 +49,19 @@ class SampleConfig:
 
 
 @dataclass(frozen=True)
+class Transfers:
+    """Where pure synthesis decoded each grasp of its table (same rows)."""
+
+    source: Tensor  #: (N,) the bank row transferred
+    condition: Tensor  #: (N, C) the condition it was decoded at
+    anchor_point: Tensor  #: (N, 3) that point, metres
+
+
+@dataclass(frozen=True)
 class Samples:
     table: GraspTable
     seconds: float  #: network time (excludes loading)
+    transfers: Transfers | None = None  #: pure synthesis only
 
 
 def _decode(model: GraspCVAE, cond: Tensor, anchor_xyz: Tensor, z: Tensor, couple: bool, batch: int) -> list[HandPose]:
@@ -77,11 +87,13 @@ def best_matches(bank_condition: Tensor, conditions: Tensor, pool: int) -> tuple
 
 @torch.no_grad()
 def synthesize(model: GraspCVAE, bank: dict[str, Tensor], objects: ObjectSet, point_index: Tensor,
-               groups: list[tuple[str, float]], config: SampleConfig, couple: bool) -> Samples:
+               groups: list[tuple[str, float]], config: SampleConfig, couple: bool,
+               bank_codes: np.ndarray | None = None) -> Samples:
     """``n_per_object`` grasps for each (object, scale) in ``groups``, transferred from the grasp
     ``bank`` (module docstring): its ``n_per_object`` best matches in a seeded order (all of them,
     repeated, when the bank is smaller). Drawing from the 4 x n_per_object best instead lowered
-    held-out lift from 13.8 to 6.2 % (bench/README.md)."""
+    held-out lift from 13.8 to 6.2 % (bench/README.md). With ``bank_codes`` (the object of each
+    bank row) an object's own grasps are left out of its matches."""
     deterministic_torch()
     device = objects.device
     n = config.n_per_object
@@ -94,18 +106,25 @@ def synthesize(model: GraspCVAE, bank: dict[str, Tensor], objects: ObjectSet, po
     source, anchor, eps = [], [], []
     for g, (code, s) in enumerate(groups):
         gen = torch.Generator().manual_seed(stable_seed(config.seed, "synth", code, f"{s:.4f}"))
-        best, point = best_matches(bank["condition"], conditions[g].float(), n)
+        rows = (torch.arange(len(bank["mu"]), device=device) if bank_codes is None
+                else torch.as_tensor(np.flatnonzero(bank_codes != code), device=device))
+        if len(rows) == 0:
+            raise ValueError(f"no bank grasps on objects other than {code} to transfer")
+        best, point = best_matches(bank["condition"][rows], conditions[g].float(), n)
         draw = torch.cat([torch.randperm(len(best), generator=gen) for _ in range(-(-n // len(best)))])[:n].to(device)
-        source.append(best[draw]), anchor.append(point[draw])
+        source.append(rows[best[draw]]), anchor.append(point[draw])
         eps.append(torch.randn(n, model.config.latent, generator=gen))
     source, anchor, eps = torch.cat(source), torch.cat(anchor), torch.cat(eps).to(device)
     group = torch.arange(len(groups), device=device).repeat_interleave(n)
     z = bank["mu"][source] + config.temperature * eps * (0.5 * bank["logvar"][source]).exp()
     anchor_xyz = anchor_points(objects, point_index, obj[group], scale[group], anchor)
-    poses = _decode(model, conditions[group, anchor], anchor_xyz, z, couple, config.batch_size)
+    condition = conditions[group, anchor]
+    poses = _decode(model, condition, anchor_xyz, z, couple, config.batch_size)
     seconds = time.perf_counter() - start
-    return Samples(_table(objects, obj[group], scale[group], np.tile(np.arange(n), len(groups)), "cvae", poses).sorted(),
-                   seconds)
+    table = _table(objects, obj[group], scale[group], np.tile(np.arange(n), len(groups)), "cvae", poses)
+    order = torch.as_tensor(table.sort_order(), device=device)
+    return Samples(table.select(order.cpu().numpy()), seconds,
+                   Transfers(source[order], condition[order].float(), anchor_xyz[order]))
 
 
 @torch.no_grad()

@@ -17,7 +17,7 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-from dexlite_core.conventions import HandPose
+from dexlite_core.conventions import JOINT_SLICE, POS_SLICE, ROT6D_SLICE, HandPose, rot6d_to_matrix
 from dexlite_core.data.files import write_bytes
 from dexlite_core.energy import EnergyTerms, EnergyWeights, grasp_energy, nearest_contacts
 from dexlite_core.hand.model import HandModel
@@ -137,19 +137,13 @@ def losses(model: torch.nn.Module, hand: HandModel, data: GraspData, index: Tens
         mu, logvar = core.encode(pose, cond)
         net = core.decode(mu, cond)
     net = net.float()
-    target = decode_pose(pose, anchor_point)
-    decoded = decoded_pose(net, anchor_point, config.couple_joints)
     w = config.loss
-    out = {
-        "recon_translation": ((net[:, :3] - pose[:, :3]) ** 2).sum(-1).mean(),
-        "recon_rotation": ((decoded.wrist_rot - target.wrist_rot) ** 2).sum((-1, -2)).mean(),
-        "recon_joints": ((net[:, 9:] - pose[:, 9:]) ** 2).mean(-1).mean(),
-        "kl": (-0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(-1)).float().mean(),
-    }
-    out["total"] = (w.translation * out["recon_translation"] + w.rotation * out["recon_rotation"]
-                    + w.joints * out["recon_joints"] + w.kl * _ramp(step, w.kl_warmup_steps) * out["kl"])
+    out = {k: v.mean() for k, v in reconstruction_terms(net, pose).items()}
+    out["kl"] = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(-1)).float().mean()
+    out["total"] = reconstruction_loss(out, w) + w.kl * _ramp(step, w.kl_warmup_steps) * out["kl"]
     if w.energy_scale == 0 and sample:  # energies unweighted: training skips them (FK is most of a step)
         return out
+    decoded = decoded_pose(net, anchor_point, config.couple_joints)
     with torch.autocast(net.device.type, enabled=False):  # FK (pytorch_kinematics) needs float32
         contacts = nearest_contacts(hand, data.objects, decoded, obj, scale)
         terms: EnergyTerms = grasp_energy(hand, data.objects, decoded, contacts, obj, scale)
@@ -157,6 +151,20 @@ def losses(model: torch.nn.Module, hand: HandModel, data: GraspData, index: Tens
     out["energy"] = terms.total(w.energy).mean()
     out["total"] = out["total"] + w.energy_scale * _ramp(step, w.energy_warmup_steps) * out["energy"]
     return out
+
+
+def reconstruction_terms(net: Tensor, target: Tensor) -> dict[str, Tensor]:
+    """Per-row errors (B,) of network poses against target network poses (B, 31): squared
+    translation (dm^2), squared Frobenius distance of the rotations, mean squared scaled joint."""
+    rotation = rot6d_to_matrix(net[:, ROT6D_SLICE]) - rot6d_to_matrix(target[:, ROT6D_SLICE])
+    return {"recon_translation": ((net[:, POS_SLICE] - target[:, POS_SLICE]) ** 2).sum(-1),
+            "recon_rotation": (rotation ** 2).sum((-1, -2)),
+            "recon_joints": ((net[:, JOINT_SLICE] - target[:, JOINT_SLICE]) ** 2).mean(-1)}
+
+
+def reconstruction_loss(terms: dict[str, Tensor], w: LossConfig) -> Tensor:
+    return (w.translation * terms["recon_translation"] + w.rotation * terms["recon_rotation"]
+            + w.joints * terms["recon_joints"])
 
 
 def _distributed() -> tuple[int, int]:
@@ -291,3 +299,60 @@ def reconstruction_errors(model: GraspCVAE, data: GraspData, couple: bool) -> Re
     return ReconstructionErrors(float((decoded.wrist_pos - target.wrist_pos).norm(dim=-1).mean()) * 1000,
                                 float(torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean()),
                                 float((decoded.joints - target.joints).abs().mean()))
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Teaching the decoder to adapt a transferred grasp (the engine's adapt step, bench/README.md
+    "What the decoder adds"): pairs (a bank latent, the condition of a point of another training
+    object it was matched to) -> the grasp it became there after post-optimization, in simulation."""
+
+    transfers_per_object: int = 32  #: bank matches per training object and scale, its own grasps left out; 0 = off
+    steps: int = 3000  #: decoder-only gradient steps
+    batch_size: int = 128  #: reconstruction rows and pair rows per step, each
+    lr: float = 3e-4  #: AdamW, cosine decay to 0
+    pair_weight: float = 1.0  #: pair loss relative to the reconstruction loss
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.transfers_per_object < 0 or min(self.steps, self.batch_size) < 1 or not 0 < self.lr < 1 \
+                or self.pair_weight < 0:
+            raise ValueError("need transfers_per_object >= 0, steps and batch_size >= 1, 0 < lr < 1, pair_weight >= 0")
+
+
+@dataclass(frozen=True)
+class DecoderRows:
+    """What the decoder maps: latents (N, Z) at conditions (N, C) to network poses (N, 31)."""
+
+    latent: Tensor
+    condition: Tensor
+    pose: Tensor
+
+    def __len__(self) -> int:
+        return len(self.latent)
+
+
+def adapt_decoder(model: GraspCVAE, own: DecoderRows, pairs: DecoderRows, config: AdaptConfig,
+                  loss: LossConfig) -> GraspCVAE:
+    """``model`` with its decoder trained on ``pairs`` next to the reconstruction of ``own`` (the bank's
+    posterior means at their own conditions). PointNet and encoder stay as they are, so the grasp bank
+    (conditions and posteriors) stays valid. Trained in place; returned in eval mode."""
+    deterministic_torch()
+    torch.manual_seed(config.seed)
+    decoder = list(model.decoder.parameters())
+    optimizer = torch.optim.AdamW(decoder, lr=config.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
+    g = torch.Generator().manual_seed(config.seed)
+    device = own.latent.device
+    model.train()
+    for _ in range(config.steps):
+        total = 0.0
+        for rows, weight in ((own, 1.0), (pairs, config.pair_weight)):
+            pick = torch.randint(len(rows), (config.batch_size,), generator=g).to(device)
+            net = model.decode(rows.latent[pick], rows.condition[pick]).float()
+            total = total + weight * reconstruction_loss(reconstruction_terms(net, rows.pose[pick]), loss).mean()
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        schedule.step()
+    return model.eval()

@@ -14,8 +14,9 @@ from dexlite_core.model.data import grasp_data, input_point_index
 from dexlite_core.model.encoding import anchor_index, decode_pose, encode_pose
 from dexlite_core.model.network import NetworkConfig
 from dexlite_core.model.sample import SampleConfig, synthesize
-from dexlite_core.model.train import (CheckpointError, LossConfig, TrainConfig, evaluate, load_checkpoint, losses,
-                                      reconstruction_errors, train)
+from dexlite_core.model.network import GraspCVAE
+from dexlite_core.model.train import (AdaptConfig, CheckpointError, DecoderRows, LossConfig, TrainConfig, adapt_decoder,
+                                      evaluate, load_checkpoint, losses, reconstruction_errors, train)
 from dexlite_core.objects.store import load_object_set
 
 TINY_NET = NetworkConfig(local_dim=32, global_dim=64, hidden=64, latent=8)
@@ -129,9 +130,18 @@ def test_training_fits_16_grasps(small_objects, tmp_path):
     code = table.object_code[0]
     own = table.select(table.object_code == code)
     samples = synthesize(model, meta["bank"], objects, data.point_index, [(code, 0.07)],
-                         SampleConfig(n_per_object=len(own)), couple=False).table
-    gap = np.linalg.norm(samples.wrist_pos[:, None] - own.wrist_pos[None], axis=-1).min(axis=1)
+                         SampleConfig(n_per_object=len(own)), couple=False)
+    gap = np.linalg.norm(samples.table.wrist_pos[:, None] - own.wrist_pos[None], axis=-1).min(axis=1)
     assert gap.max() < 0.002, gap
+    # Each sample names the bank row it transfers; with bank_codes an object's own grasps are left out.
+    assert set(table.object_code[samples.transfers.source.numpy()]) == {code}
+    others = synthesize(model, meta["bank"], objects, data.point_index, [(code, 0.07)], SampleConfig(n_per_object=4),
+                        couple=False, bank_codes=table.object_code)
+    assert code not in set(table.object_code[others.transfers.source.numpy()])
+    with torch.no_grad():
+        again = model.decode(meta["bank"]["mu"][others.transfers.source], others.transfers.condition)
+    torch.testing.assert_close(decode_pose(again, others.transfers.anchor_point).wrist_pos,
+                               torch.as_tensor(others.table.wrist_pos), atol=1e-5, rtol=0)
 
 
 def test_missing_or_corrupt_checkpoint(tmp_path):
@@ -161,3 +171,27 @@ def test_torchrun_two_cpu_processes(small_objects, tmp_path, data):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "model" / "model.pt").exists() and (tmp_path / "metrics.json").exists()
     assert "final val loss" in result.stdout
+
+
+def test_adapt_decoder_learns_pairs_and_keeps_the_bank():
+    """The decoder learns new (latent, condition) -> pose pairs next to its reconstruction; PointNet
+    and encoder, hence the grasp bank, are untouched."""
+    torch.manual_seed(0)
+    model = GraspCVAE(TINY_NET)
+    cond_dim = TINY_NET.local_dim + TINY_NET.global_dim
+
+    def rows(n):
+        return DecoderRows(torch.randn(n, TINY_NET.latent), torch.randn(n, cond_dim), torch.randn(n, 31) * 0.3)
+
+    own, pairs = rows(16), rows(16)
+    frozen = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("decoder.")}
+
+    def pair_error(m):
+        with torch.no_grad():
+            return float(((m.decode(pairs.latent, pairs.condition) - pairs.pose) ** 2).mean())
+
+    before = pair_error(model)
+    adapt_decoder(model, own, pairs, AdaptConfig(steps=200, batch_size=16, lr=3e-3), LossConfig())
+    assert pair_error(model) < 0.5 * before
+    for k, v in frozen.items():
+        torch.testing.assert_close(model.state_dict()[k], v, rtol=0, atol=0)
