@@ -7,103 +7,41 @@ matches per object and scale, its own object excluded), post-optimized as the po
 and simulated (lift); each one that passes is a pair (source latent, new condition) -> grasp. The
 decoder alone is then fine-tuned on those pairs next to its usual reconstruction (PointNet and
 encoder frozen, so the bank's conditions and latents stay valid), and the held-out objects get
-synth's 32 matches each: raw and post-optimized lift, before and after. Needs `make run`'s data
-(the train stage's model); ~8 min on 2 cores. Writes bench/results/cross_reconstruction_probe.json.
+synth's 32 matches each: raw and post-optimized lift, before and after. The engine's adapt step
+does the same with the engine round's model (dexlite_core/engine.py ``adapt``); this probe
+isolates it on the train stage's model. Needs `make run`'s data; ~8 min on 2 cores. Writes bench/results/cross_reconstruction_probe.json.
 
 Usage: .venv/bin/python bench/cross_reconstruction_probe.py
 """
 import copy
-import json
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
+from common import REPO, write_results
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from dexlite_core.conventions import rot6d_to_matrix  # noqa: E402
-from dexlite_core.data.curate import stable_groups  # noqa: E402
-from dexlite_core.data.grasps import GraspTable, read_grasps  # noqa: E402
-from dexlite_core.hand.model import HandModel  # noqa: E402
-from dexlite_core.model.data import anchor_points, distinct_clouds, grasp_data, input_point_index, split_rows  # noqa: E402
-from dexlite_core.model.encoding import encode_pose  # noqa: E402
-from dexlite_core.model.network import GraspCVAE  # noqa: E402
-from dexlite_core.model.sample import best_matches  # noqa: E402
-from dexlite_core.model.train import decoded_pose, load_checkpoint  # noqa: E402
-from dexlite_core.objects.store import load_object_set, read_objects  # noqa: E402
-from dexlite_core.optimize.postopt import PostOptConfig, post_optimize  # noqa: E402
-from dexlite_core.params import build, load_params  # noqa: E402
-from dexlite_core.sim.runner import SimConfig, simulate  # noqa: E402
+from dexlite_core.data.curate import stable_groups
+from dexlite_core.data.grasps import GraspTable, read_grasps
+from dexlite_core.hand.model import HandModel
+from dexlite_core.model.data import grasp_data, input_point_index, split_rows
+from dexlite_core.model.encoding import encode_pose
+from dexlite_core.model.network import GraspCVAE
+from dexlite_core.model.sample import SampleConfig, Transfers, synthesize
+from dexlite_core.model.train import AdaptConfig, DecoderRows, LossConfig, adapt_decoder, decoded_pose, load_checkpoint
+from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
+from dexlite_core.params import build, load_params
+from dexlite_core.sim.runner import SimConfig, simulate
 
 DATA = REPO / "data"
 PAIR_WEIGHTS = (1.0, 3.0)  #: pair loss / reconstruction loss
-STEPS, BATCH, LR = 3000, 128, 3e-4  #: decoder fine-tuning
 
 
-@dataclass
-class Transfers:
-    """Bank grasps matched to object points, as pure synthesis does it."""
-
-    source: torch.Tensor  #: (M,) bank rows
-    condition: torch.Tensor  #: (M, C) the matched points' conditions
-    point: torch.Tensor  #: (M, 3) the matched points, metres
-    code: list[str]
-    scale: list[float]
-
-    def decoded(self, model: GraspCVAE, mu: torch.Tensor, couple: bool) -> GraspTable:
-        with torch.no_grad():
-            pose = decoded_pose(model.decode(mu[self.source], self.condition), self.point, couple)
-        return GraspTable.from_poses(np.array(self.code, dtype=object), np.array(self.scale),
-                                     np.arange(len(self.code)), "probe", pose)
-
-
-@torch.no_grad()
-def transfers(model: GraspCVAE, bank: dict, objects, point_index, groups, bank_object: torch.Tensor, n: int,
-              exclude_own: bool) -> Transfers:
-    """The ``n`` best matches per (object, scale) of ``groups``; with ``exclude_own`` an object's own
-    grasps are left out of its bank."""
-    parts = []
-    for code, scale in groups:
-        obj, s = objects.index_of([code]), torch.tensor([scale])
-        conditions = model.point_conditions(distinct_clouds(objects, point_index, obj, s)[0])[0]
-        ids = torch.nonzero(bank_object != obj[0]).flatten() if exclude_own else torch.arange(len(bank_object))
-        best, point = best_matches(bank["condition"][ids], conditions, n)
-        parts.append((ids[best], conditions[point], anchor_points(objects, point_index, obj.repeat(n), s.repeat(n), point)))
-    return Transfers(*(torch.cat(p) for p in zip(*parts)), [c for c, _ in groups for _ in range(n)],
-                     [s for _, s in groups for _ in range(n)])
-
-
-def pose_loss(net: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The training reconstruction loss (squared dm, rotation matrices, scaled joints), batch mean."""
-    rotation = ((rot6d_to_matrix(net[:, 3:9]) - rot6d_to_matrix(target[:, 3:9])) ** 2).sum((-1, -2))
-    return (((net[:, :3] - target[:, :3]) ** 2).sum(-1) + rotation + ((net[:, 9:] - target[:, 9:]) ** 2).mean(-1)).mean()
-
-
-def fine_tuned(model: GraspCVAE, own: tuple, pairs: tuple, pair_weight: float) -> GraspCVAE:
-    """A copy of ``model`` whose decoder alone is trained on (z, condition) -> network pose rows of
-    ``own`` (reconstruction) and ``pairs``."""
-    tuned = copy.deepcopy(model)
-    for p in tuned.parameters():
-        p.requires_grad_(False)
-    decoder = list(tuned.decoder.parameters())
-    for p in decoder:
-        p.requires_grad_(True)
-    optimizer = torch.optim.AdamW(decoder, lr=LR)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, STEPS)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(STEPS):
-        a, b = torch.randint(len(own[0]), (BATCH,), generator=g), torch.randint(len(pairs[0]), (BATCH,), generator=g)
-        loss = (pose_loss(tuned.decode(own[0][a], own[1][a]), own[2][a])
-                + pair_weight * pose_loss(tuned.decode(pairs[0][b], pairs[1][b]), pairs[2][b]))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    return tuned.eval()
+def redecoded(model: GraspCVAE, table: GraspTable, transfers: Transfers, mu: torch.Tensor, couple: bool) -> GraspTable:
+    """``table``'s transferred grasps decoded again by ``model`` (same latents, conditions, points)."""
+    with torch.no_grad():
+        pose = decoded_pose(model.decode(mu[transfers.source], transfers.condition), transfers.anchor_point, couple)
+    return GraspTable.from_poses(table.object_code, table.scale, table.grasp_id, "probe", pose)
 
 
 def main() -> None:
@@ -123,36 +61,36 @@ def main() -> None:
     hand = HandModel()
     post = build(PostOptConfig, params["postopt"], "postopt")
     sim = build(SimConfig, {**params["sim"], "tests": ["lift"]}, "sim")
-    n = params["synth"]["n_per_object"]
+    sample = SampleConfig(n_per_object=params["synth"]["n_per_object"])
 
     start = time.perf_counter()
     groups = sorted(set(zip(train_rows.object_code, train_rows.scale.tolist())))
-    to_train = transfers(model, bank, objects, point_index, groups, train.obj, n, exclude_own=True)
-    refined = post_optimize(hand, objects, to_train.decoded(model, bank["mu"], couple), post).table
+    to_train = synthesize(model, bank, objects, point_index, groups, sample, couple, bank_codes=train_rows.object_code)
+    refined = post_optimize(hand, objects, to_train.table, post).table
     passed = torch.as_tensor(simulate(refined, DATA / "objects", sim, desc=None).passed["lift"])
-    pairs = (bank["mu"][to_train.source[passed]], to_train.condition[passed],
-             encode_pose(refined.poses().index(passed), to_train.point[passed]))
-    own = (bank["mu"], bank["condition"], train.pose)
-    results = {"transfers_to_training_objects": len(passed), "pairs": int(passed.sum())}
-    print(f"{results['pairs']} of {len(passed)} transfers to other training objects pass lift after "
+    moved = to_train.transfers
+    pairs = DecoderRows(bank["mu"][moved.source[passed]], moved.condition[passed],
+                        encode_pose(refined.poses().index(passed), moved.anchor_point[passed]))
+    own = DecoderRows(bank["mu"], bank["condition"], train.pose)
+    results = {"transfers_to_training_objects": len(passed), "pairs": len(pairs)}
+    print(f"{len(pairs)} of {len(passed)} transfers to other training objects pass lift after "
           f"post-optimization: the pairs ({time.perf_counter() - start:.0f} s)")
 
-    to_test = transfers(model, bank, objects, point_index, test_groups, train.obj, n, exclude_own=False)
+    to_test = synthesize(model, bank, objects, point_index, test_groups, sample, couple)
     for name, weight in [("base", None)] + [(f"pairs_x{w:g}", w) for w in PAIR_WEIGHTS]:
-        m = model if weight is None else fine_tuned(model, own, pairs, weight)
-        raw = to_test.decoded(m, bank["mu"], couple)
+        m = model if weight is None else adapt_decoder(copy.deepcopy(model), own, pairs, AdaptConfig(pair_weight=weight),
+                                                       LossConfig())
+        raw = redecoded(m, to_test.table, to_test.transfers, bank["mu"], couple)
         raw_run = simulate(raw, DATA / "objects", sim, desc=None)
         refined_run = simulate(post_optimize(hand, objects, raw, post).table, DATA / "objects", sim, desc=None)
         with torch.no_grad():  # network translation is in decimetres
-            recon_mm = float((m.decode(own[0], own[1])[:, :3] - own[2][:, :3]).norm(dim=-1).mean()) * 100
+            recon_mm = float((m.decode(own.latent, own.condition)[:, :3] - own.pose[:, :3]).norm(dim=-1).mean()) * 100
         results.update({f"{name}_raw_lift": float(raw_run.passed["lift"].mean()),
                         f"{name}_postopt_all_lift": float(refined_run.passed["lift"].mean()),
                         f"{name}_recon_translation_mm": recon_mm})
         print(f"{name:10s} held-out lift raw {100 * results[f'{name}_raw_lift']:.1f} %, post-optimized "
               f"{100 * results[f'{name}_postopt_all_lift']:.1f} %; training grasps re-decoded within {recon_mm:.2f} mm")
-    out = REPO / "bench" / "results" / "cross_reconstruction_probe.json"
-    out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {out}")
+    write_results("cross_reconstruction_probe", results)
 
 
 if __name__ == "__main__":

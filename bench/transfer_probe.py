@@ -16,26 +16,22 @@ Usage: .venv/bin/python bench/transfer_probe.py
 """
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import REPO, write_results
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from dexlite_core.conventions import HandPose  # noqa: E402
-from dexlite_core.data.curate import stable_groups  # noqa: E402
-from dexlite_core.data.grasps import GraspTable, read_grasps  # noqa: E402
-from dexlite_core.model.data import anchor_points, distinct_clouds, grasp_data, input_point_index, split_rows  # noqa: E402
-from dexlite_core.model.encoding import decode_pose  # noqa: E402
-from dexlite_core.model.sample import best_matches  # noqa: E402
-from dexlite_core.model.train import decoded_pose, load_checkpoint  # noqa: E402
-from dexlite_core.objects.store import load_object_set, read_objects  # noqa: E402
-from dexlite_core.params import build, load_params  # noqa: E402
-from dexlite_core.sim.runner import SimConfig, simulate  # noqa: E402
+from dexlite_core.conventions import HandPose
+from dexlite_core.data.curate import stable_groups
+from dexlite_core.data.grasps import GraspTable, read_grasps
+from dexlite_core.model.data import anchor_points, distinct_clouds, grasp_data, input_point_index, split_rows
+from dexlite_core.model.encoding import decode_pose
+from dexlite_core.model.sample import best_matches
+from dexlite_core.model.train import decoded_pose, load_checkpoint
+from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.params import build, load_params
+from dexlite_core.sim.runner import SimConfig, simulate
 
 DATA = REPO / "data"
 
@@ -113,9 +109,8 @@ def main() -> None:
         results[f"{name}_penetration_failures"] = float(np.mean(reasons == "lift:penetration"))
         print(f"{name:22s} lift {100 * results[f'{name}_lift']:.1f} %, fails the penetration gate "
               f"{100 * results[f'{name}_penetration_failures']:.1f} %")
-    out = REPO / "bench" / "results" / "transfer_probe.json"
-    out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    print(f"normal angle source -> matched point: median {results['normal_angle_median_deg']:.1f} deg; wrote {out}")
+    write_results("transfer_probe", results)
+    print(f"normal angle source -> matched point: median {results['normal_angle_median_deg']:.1f} deg")
 
 
 if __name__ == "__main__":
