@@ -122,9 +122,9 @@ def synthesize(model: GraspCVAE, bank: dict[str, Tensor], objects: ObjectSet, po
     poses = _decode(model, condition, anchor_xyz, z, couple, config.batch_size)
     seconds = time.perf_counter() - start
     table = _table(objects, obj[group], scale[group], np.tile(np.arange(n), len(groups)), "cvae", poses)
-    order = torch.as_tensor(table.sort_order(), device=device)
-    return Samples(table.select(order.cpu().numpy()), seconds,
-                   Transfers(source[order], condition[order].float(), anchor_xyz[order]))
+    order = table.sort_order()
+    index = torch.as_tensor(order, device=device)
+    return Samples(table.select(order), seconds, Transfers(source[index], condition[index], anchor_xyz[index]))
 
 
 @torch.no_grad()

@@ -338,7 +338,6 @@ def adapt_decoder(model: GraspCVAE, own: DecoderRows, pairs: DecoderRows, config
     posterior means at their own conditions). PointNet and encoder stay as they are, so the grasp bank
     (conditions and posteriors) stays valid. Trained in place; returned in eval mode."""
     deterministic_torch()
-    torch.manual_seed(config.seed)
     decoder = list(model.decoder.parameters())
     optimizer = torch.optim.AdamW(decoder, lr=config.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)

@@ -12,9 +12,8 @@ from dexlite_core.data.grasps import GraspTable, write_grasps
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, input_point_index
 from dexlite_core.model.encoding import anchor_index, decode_pose, encode_pose
-from dexlite_core.model.network import NetworkConfig
+from dexlite_core.model.network import GraspCVAE, NetworkConfig
 from dexlite_core.model.sample import SampleConfig, synthesize
-from dexlite_core.model.network import GraspCVAE
 from dexlite_core.model.train import (AdaptConfig, CheckpointError, DecoderRows, LossConfig, TrainConfig, adapt_decoder,
                                       evaluate, load_checkpoint, losses, reconstruction_errors, train)
 from dexlite_core.objects.store import load_object_set
