@@ -11,8 +11,9 @@ the train stage's model and the filter stage's grasps):
 3. simulate those with the filter stage's tests; the ones that pass get fresh grasp ids (after the
    table's largest) and source ``expand``;
 4. merge them into the table;
-5. retrain from scratch on the merged table with the train stage's config (same seed, same step
-   budget), so a round's model depends only on its table and the train params;
+5. retrain on the merged table with the train stage's config: from scratch (same seed, same step
+   budget), so a round's model depends only on its table and the train params, or, with
+   ``retrain_steps`` > 0, continuing from the previous round's model for that many steps;
 5b. adapt (``adapt.transfers_per_object`` > 0): transfer every training object's best matches from
    the other objects' grasps, post-optimize, simulate, and train the decoder on the pairs that pass
    (:func:`adapt`): without targets the decoder returns a rigid copy of the grasp it transfers;
@@ -68,13 +69,14 @@ class EngineConfig:
     heldout_per_object: int = 16  #: held-out check: pure samples per stable test object and scale
     heldout_keep: int = 4  #: of those, the lowest-E_post per object and scale (heldout_kept_success)
     batch_size: int = 4096  #: network decodings per batch
+    retrain_steps: int = 0  #: 0: each round retrains from scratch (train.steps); > 0: continues from the previous model
     seed: int = 0
     device: str = "auto"  #: sampling (training and post-optimization use their own sections' devices)
     adapt: AdaptConfig = field(default_factory=AdaptConfig)  #: after each retraining (transfers_per_object 0: off)
 
     def __post_init__(self) -> None:
-        if self.rounds < 0 or self.expansions < 1 or self.batch_size < 1:
-            raise ValueError("need rounds >= 0, expansions >= 1 and batch_size >= 1")
+        if min(self.rounds, self.retrain_steps) < 0 or self.expansions < 1 or self.batch_size < 1:
+            raise ValueError("need rounds >= 0, retrain_steps >= 0, expansions >= 1 and batch_size >= 1")
         if self.temperature < 0 or not 0 <= self.neighbour_fraction <= 1 or not 0 < self.keep_fraction <= 1:
             raise ValueError("need temperature >= 0, neighbour_fraction in [0, 1] and keep_fraction in (0, 1]")
         if self.heldout_per_object < 1 or not 1 <= self.heldout_keep <= self.heldout_per_object:
@@ -159,7 +161,10 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
     merged = merge(table, passed) if len(passed) else table
     write_grasps(round_dir / "train.parquet", merged)
     expand_seconds = time.perf_counter() - start
-    trained = train_stage(stages.train, round_dir / "train.parquet", inputs.objects_dir, round_dir, round_dir / "live")
+    warm = config.retrain_steps > 0
+    trained = train_stage(replace(stages.train, steps=config.retrain_steps) if warm else stages.train,
+                          round_dir / "train.parquet", inputs.objects_dir, round_dir, round_dir / "live",
+                          init=checkpoint if warm else None)
     figures = {
         "candidates": len(refined), "simulated": len(run.table), "passed": len(passed),
         "pass_rate": float(run.table.sim.success.mean()) if len(run.table) else 0.0,

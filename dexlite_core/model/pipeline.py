@@ -33,8 +33,10 @@ def train_val_rows(table: GraspTable, split_of: dict[str, str], path: Path) -> t
     return train_rows, val_rows
 
 
-def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir: Path, live_dir: Path) -> dict:
-    """Train on the train split's grasps, validate on the val split's; writes ``model.pt``."""
+def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir: Path, live_dir: Path,
+                init: Path | None = None) -> dict:
+    """Train on the train split's grasps, validate on the val split's; writes ``model.pt``. ``init``: a
+    checkpoint whose weights training starts from (its network sizes must match ``config``'s)."""
     device = resolve_device(config.device)
     if device.type == "cpu" and "LOCAL_RANK" in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
@@ -55,7 +57,10 @@ def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir:
 
         live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None)
     out_dir = Path(out_dir)
-    result = train(config, train_data, val_data, out_dir / "model.pt", live)
+    start = None if init is None else load_checkpoint(init, device)[0]
+    if start is not None and start.config != config.network:
+        raise ValueError(f"{init}: network {start.config} differs from train.network {config.network}")
+    result = train(config, train_data, val_data, out_dir / "model.pt", live, start)
     if live is not None:
         live.end()
     return {"samples_per_s": result.samples_per_s, "n_parameters": result.n_parameters, "n_train": len(train_rows),

@@ -203,18 +203,21 @@ def _batches(cloud: Tensor, config: TrainConfig, rank: int, world: int) -> Itera
 
 
 def train(config: TrainConfig, train_data: GraspData, val_data: GraspData, checkpoint: Path,
-          live=None) -> TrainResult:
+          live=None, init: GraspCVAE | None = None) -> TrainResult:
     """Train for ``config.steps`` gradient steps and write the final model with its grasp bank
     (:func:`grasp_bank`) to ``checkpoint``. Validated every ``eval_every`` steps for the log, not
     for choosing a checkpoint: pure synthesis transfers training latents, so it needs the fit of
     the whole schedule (a best-validation checkpoint stopped at step 500 of 3 000 and passed lift
     on 19 % of re-decoded training grasps). ``live``: a dvclive.Live (rank 0 only) that receives
-    the mean training terms since the last validation and every validation term."""
+    the mean training terms since the last validation and every validation term. ``init``: start
+    from these weights instead of the seeded initialization (the engine's warm-started rounds)."""
     rank, world = _distributed()
     device = train_data.objects.device
     deterministic_torch()
     torch.manual_seed(config.seed)
     model = GraspCVAE(config.network).to(device)
+    if init is not None:
+        model.load_state_dict(init.state_dict())
     if world > 1:
         model = DistributedDataParallel(model)
     core = model.module if world > 1 else model

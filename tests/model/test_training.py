@@ -62,7 +62,6 @@ def test_anchor_lies_in_front_of_the_palm(data):
 def test_every_energy_reaches_translation_rotation_and_joints(data, term):
     train_data, _ = data
     config = TrainConfig(network=TINY_NET, loss=LossConfig(energy_scale=0.1))
-    from dexlite_core.model.network import GraspCVAE
     torch.manual_seed(0)
     model = GraspCVAE(TINY_NET)
     captured = {}
@@ -93,7 +92,6 @@ def test_short_training_lowers_validation_loss_and_checkpoint_round_trips(data, 
     train_data, val_data = data
     config = TrainConfig(steps=50, eval_every=10, batch_size=32, lr=2e-3, network=TINY_NET,
                          loss=LossConfig(energy_scale=0.1, energy_warmup_steps=0, kl_warmup_steps=0))
-    from dexlite_core.model.network import GraspCVAE
     torch.manual_seed(config.seed)
     untrained = evaluate(GraspCVAE(TINY_NET), HandModel(), val_data, config)["total"]
     result = train(config, train_data, val_data, tmp_path / "model.pt")
@@ -104,6 +102,11 @@ def test_short_training_lowers_validation_loss_and_checkpoint_round_trips(data, 
     assert meta["step"] == config.steps and meta["n_points"] == config.n_points
     assert meta["bank"]["mu"].shape == (len(train_data), TINY_NET.latent)
     assert meta["bank"]["condition"].shape == (len(train_data), TINY_NET.local_dim + TINY_NET.global_dim)
+    # the engine's warm start: five more steps from these weights keep their fit, five from scratch do not
+    more = replace(config, steps=5)
+    warm = train(more, train_data, val_data, tmp_path / "warm.pt", init=model)
+    cold = train(more, train_data, val_data, tmp_path / "cold.pt")
+    assert warm.final["total"] < 1.1 * result.final["total"] < cold.final["total"]
 
 
 def test_training_fits_16_grasps(small_objects, tmp_path):
