@@ -24,8 +24,8 @@ TINY = {
                       "six_dir_time": 0.1}},
     "train": {"steps": 4, "eval_every": 2, "batch_size": 16, "n_points": 128,
               "network": {"local_dim": 16, "global_dim": 32, "hidden": 32, "latent": 8}},
-    # One data-engine round, end to end (the default may be 0).
-    "engine": {"rounds": 1, "expansions": 2, "heldout_per_object": 4, "heldout_keep": 2,
+    # One data-engine round, end to end (the default may be 0), continuing from the train stage's model.
+    "engine": {"rounds": 1, "expansions": 2, "heldout_per_object": 4, "heldout_keep": 2, "retrain_steps": 6,
                "adapt": {"transfers_per_object": 2, "steps": 3, "batch_size": 8}},
     "synth": {"n_per_object": 4},
     "postopt": {"anneal": {"steps": 10}, "keep_per_object": 2},

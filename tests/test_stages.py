@@ -96,6 +96,8 @@ def test_engine_runs_one_round_end_to_end(workspace):
     assert one["adapt_transfers"] == len(adapted) > 0 and one["adapt_pairs"] == int(adapted.sim.success.sum())
     assert len(adapted) <= 2 * n_groups
     assert metrics["round_0"]["heldout_n"] == one["heldout_n"] == 4  # 1 test object, 1 scale, 4 samples
+    # the round continued from the train stage's model for retrain_steps (6), validated every 2 steps
+    assert len((out / "live/plots/metrics/val/total.tsv").read_text().splitlines()) == 1 + 3
     assert (workspace / "data/engine/model.pt").read_bytes() == (out / "model.pt").read_bytes()
     assert (workspace / "data/engine/rounds.csv").read_text().splitlines()[0] == \
         "round,training_set_size,heldout_success,heldout_kept_success"
