@@ -1,8 +1,10 @@
 """Seed-grasp optimization throughput: accepted grasps (meeting the energy thresholds) per
-wall second, on the default catalog (all objects x both default scales, 32 attempts each).
+wall second, on the default catalog (all objects x both default scales, 32 attempts each),
+with params.yaml's curate.optimize.
 
-Compared in the same run with a DexGraspNet-style configuration at the same step budget:
-uniform contact re-draws, its RMSProp weighting (0.98 on the newest gradient) and its
+Compared in the same run with the same settings without pruning (``noprune_``) and with a
+DexGraspNet-style configuration at the same step budget (``dgn_style_``): uniform contact
+re-draws with probability 0.5, its RMSProp weighting (0.98 on the newest gradient) and its
 step/temperature schedules (0.005 x 0.95^(k/50), 18 x 0.95^(k/30)) cut at the last step.
 Writes bench/results/bench_seed.json.
 """
@@ -19,11 +21,19 @@ from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_ob
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.anneal import AnnealConfig
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
+from dexlite_core.params import build, load_section
 
-STEPS = AnnealConfig().steps
-DEXGRASPNET_STYLE = AnnealConfig(steps=STEPS, switch_temperature=0.0, rms_decay=0.98, step_size=0.005,
-                                 step_size_end=0.005 * 0.95 ** (STEPS / 50), temperature=18.0,
-                                 temperature_end=18.0 * 0.95 ** (STEPS / 30))
+
+def seed_config(device: str) -> SeedConfig:
+    """params.yaml's curate.optimize at 32 attempts per object and scale."""
+    section = load_section("curate", REPO / "params.yaml")["optimize"]
+    return build(SeedConfig, {**section, "n_per_object": 32, "device": device}, "curate.optimize")
+
+
+def dexgraspnet_style(steps: int) -> AnnealConfig:
+    return AnnealConfig(steps=steps, switch_probability=0.5, switch_temperature=0.0, rms_decay=0.98,
+                        step_size=0.005, step_size_end=0.005 * 0.95 ** (steps / 50), temperature=18.0,
+                        temperature_end=18.0 * 0.95 ** (steps / 30))
 
 
 def objects_dir(tmp: str) -> Path:
@@ -43,8 +53,10 @@ def main() -> None:
         groups = [(c, float(s)) for c, scales in zip(table.object_code, table.scales) for s in scales]
         for device in devices():
             hand, objects = HandModel(device=device), load_object_set(root, device=device)
-            for name, anneal in (("", AnnealConfig()), ("dgn_style_", DEXGRASPNET_STYLE)):
-                config = SeedConfig(n_per_object=32, device=device, anneal=anneal)
+            config = seed_config(device)
+            variants = {"": config.anneal, "noprune_": replace(config.anneal, prune=()),
+                        "dgn_style_": dexgraspnet_style(config.anneal.steps)}
+            for name, anneal in variants.items():
                 result = seed_grasps(hand, objects, groups, replace(config, anneal=anneal))
                 figures[f"{device}_{name}accepted_per_s"] = len(result.accepted) / result.seconds
                 figures[f"{device}_{name}acceptance_rate"] = len(result.accepted) / result.attempts

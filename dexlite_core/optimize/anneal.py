@@ -7,8 +7,9 @@ only improvements are accepted, which makes it a plain descent (the post-optimiz
 """
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -34,14 +35,28 @@ class EnergyThresholds:
 
 
 @dataclass(frozen=True)
+class PruneStage:
+    """After ``after`` steps, attempts whose weighted energy is still above ``energy`` stop
+    (unless they have met the thresholds already): their rows leave the batch, so the steps
+    go to attempts that are likely to pass."""
+
+    after: int
+    energy: float
+
+    def __post_init__(self) -> None:
+        if self.after < 1 or not self.energy > 0:
+            raise ValueError(f"prune stages need after >= 1 and energy > 0, got {self.after}, {self.energy}")
+
+
+@dataclass(frozen=True)
 class AnnealConfig:
     steps: int = 200  #: accepted grasps per step peak near 150-200 steps (bench_seed)
-    step_size: float = 0.01  #: first step, in RMS-normalized pose units (m / rot6d / rad)
+    step_size: float = 0.005  #: first step, in RMS-normalized pose units (m / rot6d / rad)
     step_size_end: float = 0.0002  #: last step; decays exponentially in between
     temperature: float = 18.0  #: first Metropolis temperature (energy units)
-    temperature_end: float = 0.001  #: last temperature; 0 with temperature 0 = plain descent
+    temperature_end: float = 0.01  #: last temperature; 0 with temperature 0 = plain descent
     rms_decay: float = 0.1  #: weight of the newest squared gradient in the running mean (DexGraspNet: 0.98)
-    switch_probability: float = 0.5  #: chance that each contact index is re-drawn per step
+    switch_probability: float = 0.2  #: chance that each contact index is re-drawn per step
     switch_temperature: float = 0.002  #: re-drawn indices favour candidates near the surface,
     #: with probability ~ exp(-|d| / this) (metres); 0 draws uniformly like DexGraspNet
     switch_refresh: int = 4  #: steps between updates of the candidates' surface distances
@@ -49,8 +64,11 @@ class AnnealConfig:
     check_every: int = 25  #: steps between early-stop checks
     patience: int = 0  #: stop after this many checks without a new accepted grasp (0: never)
     thresholds: EnergyThresholds = field(default_factory=EnergyThresholds)
+    prune: tuple[PruneStage, ...] = ()  #: early stops of unpromising attempts, by step
 
     def __post_init__(self) -> None:
+        if any(a.after >= b.after for a, b in zip(self.prune, self.prune[1:])):
+            raise ValueError("prune stages must come in increasing order of their step")
         if self.steps < 1 or self.n_contacts < 1:
             raise ValueError(f"steps and n_contacts must be >= 1, got {self.steps}, {self.n_contacts}")
         if not 0 < self.step_size_end <= self.step_size < 1:
@@ -89,6 +107,25 @@ def finalize(problem: GraspProblem, pose: Tensor) -> Tensor:
     return pose
 
 
+@dataclass
+class _Walk:
+    """Per-attempt state of a run; pruned attempts' rows leave it."""
+
+    rows: Tensor  #: (b,) each row's index in the caller's batch
+    pose: Tensor
+    contacts: Tensor
+    terms: EnergyTerms
+    energy: Tensor
+    grad: Tensor
+    mean_sq: Tensor  #: RMSProp's running mean of squared gradients
+    kept_pose: Tensor  #: the last state that met the thresholds (annealing can wander out of it)
+    kept_contacts: Tensor
+    has_kept: Tensor
+
+    def select(self, keep: Tensor) -> "_Walk":
+        return _Walk(*(_index_rows(getattr(self, f.name), keep) for f in dataclasses.fields(self)))
+
+
 def anneal(problem: GraspProblem, pose: Tensor, contacts: Tensor, config: AnnealConfig, rng: GroupRandom,
            switch_contacts: bool = True) -> AnnealResult:
     """Optimize pose vectors (B, 31) and contact indices (B, K) for ``problem``."""
@@ -96,52 +133,66 @@ def anneal(problem: GraspProblem, pose: Tensor, contacts: Tensor, config: Anneal
     n_candidates = problem.hand.n_contact_candidates
     terms, energy, grad = problem.energy_and_grad(pose, contacts)
     pose = pose.detach().clone()
-    mean_sq = torch.zeros_like(pose)
+    walk = _Walk(torch.arange(len(pose), device=pose.device), pose, contacts, terms, energy, grad,
+                 torch.zeros_like(pose), pose.clone(), contacts.clone(),
+                 torch.zeros(len(pose), dtype=torch.bool, device=pose.device))
+    last_pose, last_contacts = pose.clone(), contacts.clone()  #: each caller row's state when it stopped
+    full_problem, prune = problem, list(config.prune)
     best_accepted, stale, steps = -1, 0, config.steps
-    kept_pose, kept_contacts = pose.clone(), contacts.clone()
-    has_kept = torch.zeros(len(pose), dtype=torch.bool, device=pose.device)
     for k in range(config.steps):
         step = _schedule(config.step_size, config.step_size_end, k, config.steps)
         temperature = _schedule(config.temperature, config.temperature_end, k, config.steps)
-        mean_sq = config.rms_decay * grad * grad + (1 - config.rms_decay) * mean_sq
-        proposal = pose - step * grad / (mean_sq.sqrt() + 1e-6)
-        new_contacts = contacts
+        w = walk
+        w.mean_sq = config.rms_decay * w.grad * w.grad + (1 - config.rms_decay) * w.mean_sq
+        proposal = w.pose - step * w.grad / (w.mean_sq.sqrt() + 1e-6)
+        new_contacts = w.contacts
         if switch_contacts and config.switch_probability > 0:
             switch = rng.rand(config.n_contacts) < config.switch_probability
             if config.switch_temperature > 0:
                 if k % config.switch_refresh == 0:
-                    candidate_distance = _candidate_distances(problem, pose)
+                    candidate_distance = _candidate_distances(problem, w.pose)
                 drawn = _draw_near(candidate_distance, config, rng)
             else:
                 drawn = rng.randint(n_candidates, config.n_contacts)
-            new_contacts = torch.where(switch, drawn, contacts)
+            new_contacts = torch.where(switch, drawn, w.contacts)
         new_terms, new_energy, new_grad = problem.energy_and_grad(proposal, new_contacts)
         u = rng.rand()
         if temperature > 0:
-            accept = u < torch.exp(((energy - new_energy) / temperature).clamp(max=0.0))
+            accept = u < torch.exp(((w.energy - new_energy) / temperature).clamp(max=0.0))
         else:
-            accept = new_energy < energy
+            accept = new_energy < w.energy
         accept &= torch.isfinite(new_energy)
-        pose = torch.where(accept.unsqueeze(-1), proposal, pose)
-        contacts = torch.where(accept.unsqueeze(-1), new_contacts, contacts)
-        grad = torch.where(accept.unsqueeze(-1), new_grad, grad)
-        energy = torch.where(accept, new_energy, energy)
-        terms = EnergyTerms(*(torch.where(accept, n, o) for n, o in zip(_fields(new_terms), _fields(terms))))
-        # Annealing can wander out of a passing state: remember the last one of each grasp.
-        passing = config.thresholds.passes(terms)
-        kept_pose = torch.where(passing.unsqueeze(-1), pose, kept_pose)
-        kept_contacts = torch.where(passing.unsqueeze(-1), contacts, kept_contacts)
-        has_kept |= passing
+        w.pose = torch.where(accept.unsqueeze(-1), proposal, w.pose)
+        w.contacts = torch.where(accept.unsqueeze(-1), new_contacts, w.contacts)
+        w.grad = torch.where(accept.unsqueeze(-1), new_grad, w.grad)
+        w.energy = torch.where(accept, new_energy, w.energy)
+        w.terms = EnergyTerms(*(torch.where(accept, n, o) for n, o in zip(_fields(new_terms), _fields(w.terms))))
+        passing = config.thresholds.passes(w.terms)
+        w.kept_pose = torch.where(passing.unsqueeze(-1), w.pose, w.kept_pose)
+        w.kept_contacts = torch.where(passing.unsqueeze(-1), w.contacts, w.kept_contacts)
+        w.has_kept |= passing
+        if prune and k + 1 == prune[0].after:
+            keep = (w.energy <= prune.pop(0).energy) | w.has_kept
+            last_pose[w.rows[~keep]], last_contacts[w.rows[~keep]] = w.pose[~keep], w.contacts[~keep]
+            walk, rng = w.select(keep), rng.select(keep)
+            problem = replace(problem, obj=problem.obj[keep], scale=problem.scale[keep])
+            if switch_contacts and config.switch_temperature > 0:
+                candidate_distance = candidate_distance[keep]
         if (k + 1) % config.check_every == 0:
-            n_accepted = int(has_kept.sum())
+            n_accepted = int(walk.has_kept.sum())
             stale = 0 if n_accepted > best_accepted else stale + 1
             best_accepted = max(best_accepted, n_accepted)
             if config.patience and stale >= config.patience:
                 steps = k + 1
                 break
-    final = _finish(problem, pose, contacts, config)
-    if has_kept.any():
-        kept = _finish(problem, kept_pose, kept_contacts, config)
+    last_pose[walk.rows], last_contacts[walk.rows] = walk.pose, walk.contacts
+    final = _finish(full_problem, last_pose, last_contacts, config)
+    if walk.has_kept.any():
+        kept_pose, kept_contacts = last_pose.clone(), last_contacts.clone()
+        kept_pose[walk.rows], kept_contacts[walk.rows] = walk.kept_pose, walk.kept_contacts
+        has_kept = torch.zeros_like(final[3])
+        has_kept[walk.rows] = walk.has_kept
+        kept = _finish(full_problem, kept_pose, kept_contacts, config)
         use_kept = has_kept & ~final[3] & kept[3]
         final = tuple(_where_rows(use_kept, a, b) for a, b in zip(kept, final))
     return AnnealResult(*final, steps=steps, seconds=time.perf_counter() - start)
@@ -176,6 +227,12 @@ def _draw_near(distance: Tensor, config: AnnealConfig, rng: GroupRandom) -> Tens
     cdf = torch.softmax(logits - logits.max(-1, keepdim=True).values, -1).cumsum(-1)
     u = rng.rand(config.n_contacts) * cdf[:, -1:]
     return torch.searchsorted(cdf, u).clamp(max=distance.shape[1] - 1)
+
+
+def _index_rows(x, keep: Tensor):
+    if isinstance(x, EnergyTerms):
+        return EnergyTerms(*(t[keep] for t in _fields(x)))
+    return x[keep]
 
 
 def _fields(terms: EnergyTerms) -> tuple[Tensor, ...]:

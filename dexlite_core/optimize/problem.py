@@ -5,6 +5,7 @@ generator, so a group's result does not depend on which other groups share its b
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,12 @@ class GroupRandom:
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.sizes = sizes
         self.device = device
+
+    def select(self, keep: Tensor) -> "GroupRandom":
+        """The same generators for the rows ``keep`` (B,) bool leaves in each group."""
+        kept = copy.copy(self)  # shares the generators: their streams go on
+        kept.sizes = [int(part.sum()) for part in keep.cpu().split(self.sizes)]
+        return kept
 
     def rand(self, *tail: int) -> Tensor:
         """(B, *tail) uniform [0, 1)."""
