@@ -62,7 +62,7 @@ def curate(config: CurateConfig, objects_dir: Path, stability_dir: Path, out_dir
     if config.source.kind == "optimize":
         result = seed_grasps(hand, objects, groups, config.optimize)
         table, rejects = result.accepted, []
-        metrics = {"attempts": result.attempts, "accepted": len(table),
+        metrics = {"attempts": result.attempts, "pruned": result.pruned, "accepted": len(table),
                    "acceptance_rate": len(table) / max(result.attempts, 1),
                    "accepted_per_s": len(table) / max(result.seconds, 1e-9), "optimize_seconds": result.seconds}
     else:

@@ -85,6 +85,7 @@ class AnnealResult:
     contacts: Tensor  #: (B, K) final contact indices
     terms: EnergyTerms  #: energies of the final poses
     accepted: Tensor  #: (B,) bool, meets the thresholds
+    pruned: Tensor  #: (B,) bool, stopped early by a prune stage
     steps: int  #: steps run (early stop may end sooner)
     seconds: float
 
@@ -176,8 +177,11 @@ def anneal(problem: GraspProblem, pose: Tensor, contacts: Tensor, config: Anneal
             last_pose[w.rows[~keep]], last_contacts[w.rows[~keep]] = w.pose[~keep], w.contacts[~keep]
             walk, rng = w.select(keep), rng.select(keep)
             problem = replace(problem, obj=problem.obj[keep], scale=problem.scale[keep])
-            if switch_contacts and config.switch_temperature > 0:
+            if switch_contacts and config.switch_probability > 0 and config.switch_temperature > 0:
                 candidate_distance = candidate_distance[keep]
+            if not keep.any():
+                steps = k + 1
+                break
         if (k + 1) % config.check_every == 0:
             n_accepted = int(walk.has_kept.sum())
             stale = 0 if n_accepted > best_accepted else stale + 1
@@ -195,7 +199,9 @@ def anneal(problem: GraspProblem, pose: Tensor, contacts: Tensor, config: Anneal
         kept = _finish(full_problem, kept_pose, kept_contacts, config)
         use_kept = has_kept & ~final[3] & kept[3]
         final = tuple(_where_rows(use_kept, a, b) for a, b in zip(kept, final))
-    return AnnealResult(*final, steps=steps, seconds=time.perf_counter() - start)
+    pruned = torch.ones_like(final[3])
+    pruned[walk.rows] = False
+    return AnnealResult(*final, pruned=pruned, steps=steps, seconds=time.perf_counter() - start)
 
 
 def _finish(problem: GraspProblem, pose: Tensor, contacts: Tensor, config: AnnealConfig):

@@ -44,6 +44,7 @@ class SeedConfig:
 class SeedResult:
     accepted: GraspTable  #: grasps meeting the thresholds, source "optimize"
     attempts: int
+    pruned: int  #: attempts stopped early by the anneal config's prune stages
     seconds: float  #: optimization wall time (excludes loading)
 
 
@@ -61,7 +62,7 @@ def seed_grasps(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, flo
     deterministic_torch()
     device = resolve_device(config.device)
     n = config.n_per_object
-    tables, attempts, seconds = [], 0, 0.0
+    tables, attempts, pruned, seconds = [], 0, 0, 0.0
     batches = _groups_in_batches(sorted(groups), max(1, config.batch_size // n))
     for batch in tqdm(batches, desc="curate: optimizing", disable=not progress):
         start = time.perf_counter()
@@ -79,6 +80,7 @@ def seed_grasps(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, flo
         result = anneal(problem, pose, contacts, config.anneal, rng)
         seconds += time.perf_counter() - start
         attempts += len(pose)
+        pruned += int(result.pruned.sum())
         keep = result.accepted.cpu().numpy()
         energies = torch.stack([result.terms.fc, result.terms.dis, result.terms.pen, result.terms.spen,
                                 result.terms.joints], dim=1).cpu().numpy()
@@ -87,4 +89,4 @@ def seed_grasps(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, flo
             grasp_id=np.tile(np.arange(n), len(batch)), source="optimize",
             pose=HandPose.from_vector(result.pose).to("cpu"), energies=energies)
         tables.append(table.select(keep))
-    return SeedResult(GraspTable.concat(tables).sorted(), attempts, seconds)
+    return SeedResult(GraspTable.concat(tables).sorted(), attempts, pruned, seconds)
