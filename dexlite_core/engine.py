@@ -17,9 +17,10 @@ the train stage's model and the filter stage's grasps):
 5b. adapt (``adapt.transfers_per_object`` > 0): transfer every training object's best matches from
    the other objects' grasps, post-optimize, simulate, and train the decoder on the pairs that pass
    (:func:`adapt`): without targets the decoder returns a rigid copy of the grasp it transfers;
-6. measure held-out success: pure samples on every stable test object and scale, post-optimized
-   and simulated; the same draws every round (common random numbers), so rounds differ only by
-   the model.
+6. measure held-out success: pure samples on every stable object and scale of ``check_split``
+   (the validation objects: never trained on, and not the test objects that evaluate reports),
+   post-optimized and simulated; the same draws every round (common random numbers), so rounds
+   differ only by the model.
 
 Every draw is seeded by round (:func:`dexlite_core.seeding.stable_seed`), so a round re-run gives
 the same bytes. Outputs under ``out_dir``: ``round_<r>/`` with ``candidates.parquet`` (every
@@ -66,7 +67,9 @@ class EngineConfig:
     temperature: float = 1.0  #: std of the noise added to the posterior mean
     neighbour_fraction: float = 0.5  #: share of decodings moved to one of the 8 nearest network points
     keep_fraction: float = 0.5  #: share of each (object, scale)'s refined candidates, lowest E_post, simulated
-    heldout_per_object: int = 16  #: held-out check: pure samples per stable test object and scale
+    check_split: str = "val"  #: objects of the held-out check: val (unseen in training, so the rounds can be
+    #: chosen on it without touching the test objects) or test
+    heldout_per_object: int = 16  #: held-out check: pure samples per stable object of check_split and scale
     heldout_keep: int = 4  #: of those, the lowest-E_post per object and scale (heldout_kept_success)
     batch_size: int = 4096  #: network decodings per batch
     retrain_steps: int = 0  #: 0: each round retrains from scratch (train.steps); > 0: continues from the previous model
@@ -79,6 +82,8 @@ class EngineConfig:
             raise ValueError("need rounds >= 0, retrain_steps >= 0, expansions >= 1 and batch_size >= 1")
         if self.temperature < 0 or not 0 <= self.neighbour_fraction <= 1 or not 0 < self.keep_fraction <= 1:
             raise ValueError("need temperature >= 0, neighbour_fraction in [0, 1] and keep_fraction in (0, 1]")
+        if self.check_split not in ("val", "test"):
+            raise ValueError(f"check_split must be val or test, got {self.check_split!r}")
         if self.heldout_per_object < 1 or not 1 <= self.heldout_keep <= self.heldout_per_object:
             raise ValueError("need heldout_per_object >= 1 and 1 <= heldout_keep <= heldout_per_object")
 
@@ -88,7 +93,7 @@ class EngineInputs:
     checkpoint: Path  #: the train stage's model.pt
     filtered: Path  #: the filter stage's passed grasps: the round-0 training table
     objects_dir: Path
-    stability_dir: Path  #: which test objects and scales are stable (held-out check)
+    stability_dir: Path  #: which objects and scales of the check split are stable (held-out check)
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,11 @@ def engine_stage(config: EngineConfig, stages: StageConfigs, inputs: EngineInput
     objects_table = read_objects(inputs.objects_dir)
     split_of = dict(zip(objects_table.object_code, objects_table.split))
     table = read_grasps(inputs.filtered)
-    groups = stable_groups(inputs.objects_dir, inputs.stability_dir, ("test",))  # for the held-out check
+    try:
+        groups = stable_groups(inputs.objects_dir, inputs.stability_dir, (config.check_split,))  # the held-out check
+    except ValueError as exc:
+        raise ValueError(f"engine.check_split {config.check_split}: {exc} (split val needs objects.val_fraction > 0; "
+                         "or set engine.check_split: test)") from exc
     if len(split_rows(table, split_of, "train")) == 0:
         raise ValueError(f"{inputs.filtered}: no grasps on training objects to expand")
     objects = load_object_set(inputs.objects_dir, sorted(set(table.object_code) | {c for c, _ in groups}),

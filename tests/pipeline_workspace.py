@@ -25,8 +25,9 @@ TINY = {
     "train": {"steps": 4, "eval_every": 2, "batch_size": 16, "n_points": 128,
               "network": {"local_dim": 16, "global_dim": 32, "hidden": 32, "latent": 8}},
     # One data-engine round, end to end (the default may be 0), continuing from the train stage's model.
-    "engine": {"rounds": 1, "expansions": 2, "heldout_per_object": 4, "heldout_keep": 2, "retrain_steps": 6,
-               "adapt": {"transfers_per_object": 2, "steps": 3, "batch_size": 8}},
+    # The tiny object set has no validation objects: the held-out check runs on the test object.
+    "engine": {"rounds": 1, "expansions": 2, "check_split": "test", "heldout_per_object": 4, "heldout_keep": 2,
+               "retrain_steps": 6, "adapt": {"transfers_per_object": 2, "steps": 3, "batch_size": 8}},
     "synth": {"n_per_object": 4},
     "postopt": {"anneal": {"steps": 10}, "keep_per_object": 2},
     # dgb_max 3: the DexGraspBench-like test (sim.dgb, DexGraspBench's own values) on 3 grasps per set.
