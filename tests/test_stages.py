@@ -1,5 +1,6 @@
 """Stages run by DVC on a tiny configuration; same params give the same bytes."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,8 +106,9 @@ def test_engine_runs_one_round_end_to_end(workspace):
     assert "round_1.heldout_success" in shown and "round_1.pass_rate" in shown, shown
 
 
-def test_engine_with_no_rounds_passes_the_model_through(workspace, tmp_path):
-    from dexlite_core.engine import EngineConfig, EngineInputs, StageConfigs, engine_stage
+def run_engine(workspace: Path, config, out: Path) -> dict:
+    """The engine stage's function on the tiny pipeline's outputs, with the library's default stage configs."""
+    from dexlite_core.engine import EngineInputs, StageConfigs, engine_stage
     from dexlite_core.model.train import TrainConfig
     from dexlite_core.optimize.postopt import PostOptConfig
     from dexlite_core.sim.runner import SimConfig
@@ -114,12 +116,26 @@ def test_engine_with_no_rounds_passes_the_model_through(workspace, tmp_path):
     data = workspace / "data"
     inputs = EngineInputs(data / "model/model.pt", data / "filtered/grasps.parquet", data / "objects",
                           data / "stability")
-    metrics = engine_stage(EngineConfig(rounds=0), StageConfigs(TrainConfig(), PostOptConfig(), SimConfig()), inputs,
-                           tmp_path)
-    assert metrics == {"rounds": 0}
-    assert (tmp_path / "model.pt").read_bytes() == (data / "model/model.pt").read_bytes()
+    return engine_stage(config, StageConfigs(TrainConfig(), PostOptConfig(), SimConfig()), inputs, out)
+
+
+def test_engine_with_no_rounds_passes_the_model_through(workspace, tmp_path):
+    from dexlite_core.engine import EngineConfig
+
+    assert run_engine(workspace, EngineConfig(rounds=0), tmp_path) == {"rounds": 0}
+    assert (tmp_path / "model.pt").read_bytes() == (workspace / "data/model/model.pt").read_bytes()
     header = "round,training_set_size,heldout_success,heldout_kept_success"
     assert (tmp_path / "rounds.csv").read_text().splitlines() == [header]
+
+
+def test_engine_check_needs_objects_of_its_split(workspace, tmp_path):
+    """The tiny set has no validation objects: the default check split fails with the fix named."""
+    from dexlite_core.engine import EngineConfig
+
+    with pytest.raises(ValueError, match="engine.check_split val.*val_fraction"):
+        run_engine(workspace, EngineConfig(rounds=1), tmp_path)
+    with pytest.raises(ValueError, match="check_split must be val or test"):
+        EngineConfig(check_split="train")
 
 
 def test_evaluate_reports_every_set_side_by_side(workspace):
