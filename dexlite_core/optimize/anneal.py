@@ -122,6 +122,7 @@ class _Walk:
     kept_pose: Tensor  #: the last state that met the thresholds (annealing can wander out of it)
     kept_contacts: Tensor
     has_kept: Tensor
+    candidate_distance: Tensor | None = None  #: (b, N) |d| of every contact candidate (near-surface re-draws)
 
     def select(self, keep: Tensor) -> "_Walk":
         return _Walk(*(_index_rows(getattr(self, f.name), keep) for f in dataclasses.fields(self)))
@@ -143,42 +144,39 @@ def anneal(problem: GraspProblem, pose: Tensor, contacts: Tensor, config: Anneal
     for k in range(config.steps):
         step = _schedule(config.step_size, config.step_size_end, k, config.steps)
         temperature = _schedule(config.temperature, config.temperature_end, k, config.steps)
-        w = walk
-        w.mean_sq = config.rms_decay * w.grad * w.grad + (1 - config.rms_decay) * w.mean_sq
-        proposal = w.pose - step * w.grad / (w.mean_sq.sqrt() + 1e-6)
-        new_contacts = w.contacts
+        walk.mean_sq = config.rms_decay * walk.grad * walk.grad + (1 - config.rms_decay) * walk.mean_sq
+        proposal = walk.pose - step * walk.grad / (walk.mean_sq.sqrt() + 1e-6)
+        new_contacts = walk.contacts
         if switch_contacts and config.switch_probability > 0:
             switch = rng.rand(config.n_contacts) < config.switch_probability
             if config.switch_temperature > 0:
                 if k % config.switch_refresh == 0:
-                    candidate_distance = _candidate_distances(problem, w.pose)
-                drawn = _draw_near(candidate_distance, config, rng)
+                    walk.candidate_distance = _candidate_distances(problem, walk.pose)
+                drawn = _draw_near(walk.candidate_distance, config, rng)
             else:
                 drawn = rng.randint(n_candidates, config.n_contacts)
-            new_contacts = torch.where(switch, drawn, w.contacts)
+            new_contacts = torch.where(switch, drawn, walk.contacts)
         new_terms, new_energy, new_grad = problem.energy_and_grad(proposal, new_contacts)
         u = rng.rand()
         if temperature > 0:
-            accept = u < torch.exp(((w.energy - new_energy) / temperature).clamp(max=0.0))
+            accept = u < torch.exp(((walk.energy - new_energy) / temperature).clamp(max=0.0))
         else:
-            accept = new_energy < w.energy
+            accept = new_energy < walk.energy
         accept &= torch.isfinite(new_energy)
-        w.pose = torch.where(accept.unsqueeze(-1), proposal, w.pose)
-        w.contacts = torch.where(accept.unsqueeze(-1), new_contacts, w.contacts)
-        w.grad = torch.where(accept.unsqueeze(-1), new_grad, w.grad)
-        w.energy = torch.where(accept, new_energy, w.energy)
-        w.terms = EnergyTerms(*(torch.where(accept, n, o) for n, o in zip(_fields(new_terms), _fields(w.terms))))
-        passing = config.thresholds.passes(w.terms)
-        w.kept_pose = torch.where(passing.unsqueeze(-1), w.pose, w.kept_pose)
-        w.kept_contacts = torch.where(passing.unsqueeze(-1), w.contacts, w.kept_contacts)
-        w.has_kept |= passing
+        walk.pose = torch.where(accept.unsqueeze(-1), proposal, walk.pose)
+        walk.contacts = torch.where(accept.unsqueeze(-1), new_contacts, walk.contacts)
+        walk.grad = torch.where(accept.unsqueeze(-1), new_grad, walk.grad)
+        walk.energy = torch.where(accept, new_energy, walk.energy)
+        walk.terms = EnergyTerms(*(torch.where(accept, n, o) for n, o in zip(_fields(new_terms), _fields(walk.terms))))
+        passing = config.thresholds.passes(walk.terms)
+        walk.kept_pose = torch.where(passing.unsqueeze(-1), walk.pose, walk.kept_pose)
+        walk.kept_contacts = torch.where(passing.unsqueeze(-1), walk.contacts, walk.kept_contacts)
+        walk.has_kept |= passing
         if prune and k + 1 == prune[0].after:
-            keep = (w.energy <= prune.pop(0).energy) | w.has_kept
-            last_pose[w.rows[~keep]], last_contacts[w.rows[~keep]] = w.pose[~keep], w.contacts[~keep]
-            walk, rng = w.select(keep), rng.select(keep)
+            keep = (walk.energy <= prune.pop(0).energy) | walk.has_kept
+            last_pose[walk.rows[~keep]], last_contacts[walk.rows[~keep]] = walk.pose[~keep], walk.contacts[~keep]
+            walk, rng = walk.select(keep), rng.select(keep)
             problem = replace(problem, obj=problem.obj[keep], scale=problem.scale[keep])
-            if switch_contacts and config.switch_probability > 0 and config.switch_temperature > 0:
-                candidate_distance = candidate_distance[keep]
             if not keep.any():
                 steps = k + 1
                 break
@@ -236,6 +234,8 @@ def _draw_near(distance: Tensor, config: AnnealConfig, rng: GroupRandom) -> Tens
 
 
 def _index_rows(x, keep: Tensor):
+    if x is None:
+        return None
     if isinstance(x, EnergyTerms):
         return EnergyTerms(*(t[keep] for t in _fields(x)))
     return x[keep]
