@@ -11,12 +11,21 @@ synth's 32 matches each: raw and post-optimized lift, before and after. The engi
 does the same with the engine round's model (dexlite_core/engine.py ``adapt``); this probe
 isolates it on the train stage's model. Needs `make run`'s data; ~8 min on 2 cores. Writes bench/results/cross_reconstruction_probe.json.
 
-Usage: .venv/bin/python bench/cross_reconstruction_probe.py
+With ``--extra-objects N`` it also asks whether pairs on objects the bank does not hold help: the
+next N random_urdfs (after the catalog's) are built into a scratch object set beside the pipeline's,
+the bank is transferred to them as well (they need no seed grasps), and the decoder is adapted
+on the training objects' pairs alone and on those plus the new objects' (weight 1 both).
+
+Usage: .venv/bin/python bench/cross_reconstruction_probe.py [--extra-objects N]
 """
+import argparse
 import copy
 import sys
+import tempfile
 import time
+from pathlib import Path
 
+import pybullet_data
 import torch
 from common import REPO, write_results
 
@@ -28,7 +37,9 @@ from dexlite_core.model.encoding import encode_pose
 from dexlite_core.model.network import GraspCVAE
 from dexlite_core.model.sample import SampleConfig, Transfers, synthesize
 from dexlite_core.model.train import AdaptConfig, DecoderRows, LossConfig, adapt_decoder, decoded_pose, load_checkpoint
-from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.objects.catalog import RANDOM_URDF_IDS
+from dexlite_core.objects.store import (OBJECT_SCHEMA, BuildJob, GeometrySpec, build_object, load_object_set,
+                                        read_objects, write_table)
 from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig, simulate
@@ -44,15 +55,59 @@ def redecoded(model: GraspCVAE, table: GraspTable, transfers: Transfers, mu: tor
     return GraspTable.from_poses(table.object_code, table.scale, table.grasp_id, "probe", pose)
 
 
+def with_extra_objects(n: int, out_dir: Path) -> list[str]:
+    """``out_dir``: the pipeline's objects (linked) plus the next ``n`` random_urdfs, split ``extra``."""
+    table = read_objects(DATA / "objects")
+    for code in table.object_code:
+        (out_dir / code).symlink_to((DATA / "objects" / code).resolve())
+    spec = GeometrySpec(n_points=int(table.n_points.iloc[0]))
+    root = Path(pybullet_data.getDataPath()) / "random_urdfs"
+    rows = []
+    for i in [i for i in range(max(RANDOM_URDF_IDS) + 1, 1000) if i != 168][:n]:
+        job = BuildJob(f"pyb-random-{i:03d}", "random", "pybullet_data", str(root / f"{i:03d}" / f"{i:03d}.obj"))
+        built = build_object(job, spec, out_dir)
+        if built.row is not None:
+            rows.append({**built.row, "split": "extra", "scales": list(table.scales.iloc[0])})
+    write_table(out_dir / "objects.parquet", table.to_dict("records") + rows, OBJECT_SCHEMA)
+    return [r["object_code"] for r in rows]
+
+
+def transfer_pairs(model, bank, objects, point_index, groups, sample, couple, bank_codes, hand, post, sim,
+                   objects_dir) -> tuple[DecoderRows, int]:
+    """The bank transferred to ``groups`` (each object's own grasps left out), post-optimized and
+    simulated: the pairs (source latent, condition) -> grasp of the transfers that pass lift."""
+    moved = synthesize(model, bank, objects, point_index, groups, sample, couple, bank_codes=bank_codes)
+    refined = post_optimize(hand, objects, moved.table, post).table
+    passed = torch.as_tensor(simulate(refined, objects_dir, sim, desc=None).passed["lift"])
+    t = moved.transfers
+    return DecoderRows(bank["mu"][t.source[passed]], t.condition[passed],
+                       encode_pose(refined.poses().index(passed), t.anchor_point[passed])), len(passed)
+
+
+def concat_rows(a: DecoderRows, b: DecoderRows) -> DecoderRows:
+    return DecoderRows(torch.cat([a.latent, b.latent]), torch.cat([a.condition, b.condition]),
+                       torch.cat([a.pose, b.pose]))
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--extra-objects", type=int, default=0, help="random_urdfs added as pair-only objects")
+    args = parser.parse_args()
     torch.set_num_threads(1)
+    scratch = tempfile.TemporaryDirectory()
+    objects_dir = DATA / "objects"
+    extra = []
+    if args.extra_objects:
+        objects_dir = Path(scratch.name)
+        extra = with_extra_objects(args.extra_objects, objects_dir)
+        print(f"{len(extra)} extra objects built in {objects_dir}")
     params = load_params()
     model, meta = load_checkpoint(DATA / "model" / "model.pt")
     couple, bank = meta["couple_joints"], meta["bank"]
     table = read_grasps(DATA / "filtered" / "grasps.parquet")
     split_of = dict(zip(*read_objects(DATA / "objects")[["object_code", "split"]].T.values))
     test_groups = stable_groups(DATA / "objects", DATA / "stability", ("test",))
-    objects = load_object_set(DATA / "objects", sorted(set(table.object_code) | {c for c, _ in test_groups}))
+    objects = load_object_set(objects_dir, sorted(set(table.object_code) | {c for c, _ in test_groups} | set(extra)))
     point_index = input_point_index(objects, meta["n_points"])
     train_rows = split_rows(table, split_of, "train")
     train = grasp_data(train_rows, objects, point_index)
@@ -65,24 +120,31 @@ def main() -> None:
 
     start = time.perf_counter()
     groups = sorted(set(zip(train_rows.object_code, train_rows.scale.tolist())))
-    to_train = synthesize(model, bank, objects, point_index, groups, sample, couple, bank_codes=train_rows.object_code)
-    refined = post_optimize(hand, objects, to_train.table, post).table
-    passed = torch.as_tensor(simulate(refined, DATA / "objects", sim, desc=None).passed["lift"])
-    moved = to_train.transfers
-    pairs = DecoderRows(bank["mu"][moved.source[passed]], moved.condition[passed],
-                        encode_pose(refined.poses().index(passed), moved.anchor_point[passed]))
+    pairs, n_transfers = transfer_pairs(model, bank, objects, point_index, groups, sample, couple,
+                                        train_rows.object_code, hand, post, sim, objects_dir)
     own = DecoderRows(bank["mu"], bank["condition"], train.pose)
-    results = {"transfers_to_training_objects": len(passed), "pairs": len(pairs)}
-    print(f"{len(pairs)} of {len(passed)} transfers to other training objects pass lift after "
+    results = {"transfers_to_training_objects": n_transfers, "pairs": len(pairs)}
+    print(f"{len(pairs)} of {n_transfers} transfers to other training objects pass lift after "
           f"post-optimization: the pairs ({time.perf_counter() - start:.0f} s)")
+    variants = [("base", None, None)] + [(f"pairs_x{w:g}", w, pairs) for w in PAIR_WEIGHTS]
+    if extra:
+        start = time.perf_counter()
+        scales = [float(s) for s in params["objects"]["scales"]]
+        extra_pairs, n_extra = transfer_pairs(model, bank, objects, point_index, [(c, s) for c in extra for s in scales],
+                                              sample, couple, train_rows.object_code, hand, post, sim, objects_dir)
+        results.update({"extra_objects": len(extra), "transfers_to_extra_objects": n_extra,
+                        "extra_pairs": len(extra_pairs)})
+        print(f"{len(extra_pairs)} of {n_extra} transfers to {len(extra)} extra objects pass "
+              f"({time.perf_counter() - start:.0f} s)")
+        variants = variants[:2] + [("pairs_x1_extra", 1.0, concat_rows(pairs, extra_pairs))]
 
     to_test = synthesize(model, bank, objects, point_index, test_groups, sample, couple)
-    for name, weight in [("base", None)] + [(f"pairs_x{w:g}", w) for w in PAIR_WEIGHTS]:
-        m = model if weight is None else adapt_decoder(copy.deepcopy(model), own, pairs, AdaptConfig(pair_weight=weight),
+    for name, weight, rows in variants:
+        m = model if weight is None else adapt_decoder(copy.deepcopy(model), own, rows, AdaptConfig(pair_weight=weight),
                                                        LossConfig())
         raw = redecoded(m, to_test.table, to_test.transfers, bank["mu"], couple)
-        raw_run = simulate(raw, DATA / "objects", sim, desc=None)
-        refined_run = simulate(post_optimize(hand, objects, raw, post).table, DATA / "objects", sim, desc=None)
+        raw_run = simulate(raw, objects_dir, sim, desc=None)
+        refined_run = simulate(post_optimize(hand, objects, raw, post).table, objects_dir, sim, desc=None)
         with torch.no_grad():  # network translation is in decimetres
             recon_mm = float((m.decode(own.latent, own.condition)[:, :3] - own.pose[:, :3]).norm(dim=-1).mean()) * 100
         results.update({f"{name}_raw_lift": float(raw_run.passed["lift"].mean()),
@@ -90,7 +152,7 @@ def main() -> None:
                         f"{name}_recon_translation_mm": recon_mm})
         print(f"{name:10s} held-out lift raw {100 * results[f'{name}_raw_lift']:.1f} %, post-optimized "
               f"{100 * results[f'{name}_postopt_all_lift']:.1f} %; training grasps re-decoded within {recon_mm:.2f} mm")
-    write_results("cross_reconstruction_probe", results)
+    write_results("cross_reconstruction_probe" + (f"_extra{len(extra)}" if extra else ""), results)
 
 
 if __name__ == "__main__":
