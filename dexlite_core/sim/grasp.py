@@ -30,11 +30,13 @@ DIRECTIONS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], 
 class GraspTestConfig:
     timestep: float = 0.004  #: s (0.002 gives the same verdicts on DexGraspNet's sample, 2x slower)
     object: ObjectPhysics = field(default_factory=ObjectPhysics)
-    actuator_kp: float = 10.0  #: finger position gain, N m / rad (robot.xml: 1, too weak to hold)
+    actuator_kp: float = 40.0  #: finger position gain, N m / rad: how little a finger yields to the object's
+    #: torque (robot.xml's 1 cannot hold; 10 let objects held far from their centre slip, bench/README.md)
     actuator_force: float | None = None  #: finger torque limit, N m (None: robot.xml's, 0.7-2.4)
     coupling: bool = True  #: J0 follows J1 through the tendons (the real hand); else J0 is driven
     pregrasp_open: float = 0.05  #: rad the closing joints start opened by
-    squeeze: float = 0.075  #: rad past the grasp the closing joints are driven to
+    squeeze: float = 0.05  #: rad past the grasp the closing joints are driven to: how far they may close on
+    #: nothing (a spoiled grasp); the grip is about actuator_kp x squeeze
     close_time: float = 0.3  #: s from pre-grasp to squeezed grasp, gravity off
     close_damping: float = 5.0  #: object damping while closing (N s/m, N m s/rad x 0.01): a quasi-static
     #: close, so resolving the grasp's initial interpenetration cannot shoot the light object away

@@ -29,7 +29,8 @@ def test_lift_accepts_dexgraspnet_grasps_and_rejects_perturbed_ones(dgn_table, d
     assert rates["lift_released"] >= 0.85
     assert rates["lift_palm_back"] <= 0.10
     assert rates["lift_fingers_open"] <= 0.10
-    assert 0.5 < rates["mug_lift_released"] <= rates["mug_clear_released"]  # a pass starts clear of the gate
+    assert rates["mug_lift_released"] >= 0.85 and rates["mug_lift_palm_back"] <= 0.10  # every family, the concave too
+    assert rates["mug_lift_released"] <= rates["mug_clear_released"]  # a pass starts clear of the gate
     assert np.isnan(rates["none_lift_released"])  # an empty group has no rate, not 0
 
 
