@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from common import REPO, shape_masks, write_results
 
-from dexlite_core.data.dexgraspbench import Stages, export_dexgraspbench, grasp_path
+from dexlite_core.data.dexgraspbench import export_dexgraspbench, grasp_path
 from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
 from dexlite_core.data.grasps import GraspTable, read_grasps
 from dexlite_core.params import build, load_params
@@ -158,7 +158,7 @@ def main() -> None:
     params = load_params(REPO / "params.yaml")
     base = build(SimConfig, {**params["sim"], "tests": ["lift"]}, "sim")
     base = replace(base, parallel=ParallelConfig(n_workers=args.workers))
-    stages = Stages(base.grasp.pregrasp_open, base.grasp.squeeze)
+    stages = base.dgb.stages
     ours_mu = base.grasp.object.friction
     results: dict[str, float] = {"ours_lift_friction": ours_mu}
     ours = {"postopt": (args.postopt, args.objects), "filtered": (args.filtered, args.objects)}

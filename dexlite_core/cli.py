@@ -51,7 +51,8 @@ def _show(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from dexlite_core.data.dexgraspbench import Stages, export_dexgraspbench
+    from dexlite_core.data.dexgraspbench import export_dexgraspbench
+    from dexlite_core.sim.dgb import Stages
     from dexlite_core.data.grasps import read_grasps
 
     stages = Stages.from_params(args.params)
@@ -107,8 +108,8 @@ def parser() -> argparse.ArgumentParser:
                    help="dexgraspbench: one .npy per grasp on Menagerie's Shadow Hand, plus object assets")
     x.add_argument("-o", "--out", required=True, help="output folder")
     x.add_argument("--objects", default="data/objects", help="object store holding the table's objects")
-    x.add_argument("--params", default="params.yaml", help="pre-grasp and squeeze from its sim.grasp "
-                                                          "(the grasp test's defaults when absent)")
+    x.add_argument("--params", default="params.yaml", help="pre-grasp and squeeze from its sim.dgb.stages "
+                                                          "(its defaults when absent)")
     x.set_defaults(run=_export)
 
     e = sub.add_parser("export-hand", help="write the grasping hand as MJCF (MuJoCo) and URDF (PyBullet)")

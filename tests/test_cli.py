@@ -24,7 +24,7 @@ def test_export_dexgraspbench(small_objects, tmp_path, capsys):
     table = GraspTable.from_poses(["pyb-duck"] * 2, [0.08] * 2, [0, 1], "postopt", pose)
     write_grasps(tmp_path / "t.parquet", table)
     params = tmp_path / "params.yaml"
-    params.write_text("sim:\n  grasp:\n    pregrasp_open: 0.1\n    squeeze: 0.2\n")
+    params.write_text("sim:\n  dgb:\n    stages:\n      pregrasp_open: 0.1\n      squeeze: 0.2\n")
     out = tmp_path / "dgb"
     assert main(["export", str(tmp_path / "t.parquet"), "--format", "dexgraspbench", "-o", str(out),
                  "--objects", str(small_objects), "--params", str(params)]) == 0

@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dexlite_core.conventions import (CLOSING_DIRECTION, JOINT_LOWER, JOINT_SHORT_NAMES, JOINT_UPPER, NUM_JOINTS,
-                                      matrix_to_quat, quat_to_matrix)
+from dexlite_core.conventions import JOINT_SHORT_NAMES, NUM_JOINTS, matrix_to_quat, quat_to_matrix
 from dexlite_core.data.dexgraspnet import DexGraspNetError, load_object_array
 from dexlite_core.data.files import atomic_path, write_json
 from dexlite_core.data.grasps import GraspTable
-from dexlite_core.sim.grasp import GraspTestConfig
+from dexlite_core.sim.dgb import Stages
 
 # -- the frame mapping ---------------------------------------------------------------------
 # Menagerie's rh_palm is our robot0:palm (same child offsets and axes), but it sits at
@@ -87,35 +86,6 @@ OBJECT_POSE = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
 
 class ExportError(ValueError):
     """A table or object store that cannot be exported; the message names the file and the fix."""
-
-
-@dataclass(frozen=True)
-class Stages:
-    """How far the closing joints open for the pre-grasp and close past the grasp for the squeeze:
-    our own grasp test's (params.yaml sim.grasp pregrasp_open and squeeze), palm held still."""
-
-    pregrasp_open: float = GraspTestConfig.pregrasp_open  #: rad
-    squeeze: float = GraspTestConfig.squeeze  #: rad
-
-    def __post_init__(self) -> None:
-        if self.pregrasp_open < 0 or self.squeeze < 0:
-            raise ValueError("pregrasp_open and squeeze must be >= 0")
-
-    @staticmethod
-    def from_params(path: str | Path = "params.yaml") -> "Stages":
-        """From params.yaml's sim.grasp (validated); the grasp test's defaults when there is no such file."""
-        from dexlite_core.params import build, load_section
-
-        if not Path(path).exists():
-            return Stages()
-        config = build(GraspTestConfig, load_section("sim", path).get("grasp"), "sim.grasp")
-        return Stages(config.pregrasp_open, config.squeeze)
-
-    def joints(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pre-grasp and squeeze joints for grasp joints (N, 22), within our limits as our test holds them."""
-        pre = np.clip(joints - self.pregrasp_open * CLOSING_DIRECTION, JOINT_LOWER, JOINT_UPPER)
-        squeeze = np.clip(joints + self.squeeze * CLOSING_DIRECTION, JOINT_LOWER, JOINT_UPPER)
-        return pre, squeeze
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,16 @@ from the pre-grasp: pre-grasp -> grasp in ``stage_time`` and grasp -> squeeze in
 targets moved linearly in ``stage_steps`` jumps; then a force of ``push_accel`` x the object's
 mass pushes the object for ``push_time``, its pose checked every ``check_time``: it fails when
 it has moved ``max_displacement`` or turned ``max_rotation_deg`` from where it started. It
-passes when it holds in all six directions. Pre-grasp and squeeze are our grasp test's
-(``sim.grasp`` pregrasp_open and squeeze), as the DexGraspBench export writes them.
+passes when it holds in all six directions. Pre-grasp and squeeze (:class:`Stages`, ``sim.dgb.stages``)
+are the ones the DexGraspBench export writes.
 """
 from __future__ import annotations
 
 import copy
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -34,11 +35,41 @@ import trimesh
 from dexlite_core.conventions import (CLOSING_DIRECTION, COUPLED_FINGERS, JOINT_LOWER, JOINT_NAMES, JOINT_UPPER,
                                       PREFIX)
 from dexlite_core.hand.asset import PALM_BODY, MjcfOptions, hand_mjcf
-from dexlite_core.sim.grasp import MOCAP, OBJECT, GraspTestConfig, SimDiverged, TestOutcome, add_object_and_mocap
+from dexlite_core.sim.grasp import MOCAP, OBJECT, SimDiverged, TestOutcome, add_object_and_mocap
 from dexlite_core.sim.scene import ObjectPhysics, warnings_raised
 
 #: DexGraspBench's push directions, in its order.
 DGB_DIRECTIONS = np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]], dtype=float)
+
+
+@dataclass(frozen=True)
+class Stages:
+    """How far the closing joints open for the pre-grasp and close past the grasp for the squeeze, the
+    palm held still: DexGraspBench replays a grasp as pre-grasp -> grasp -> squeeze. Its kp-5 fingers
+    grip with about 5 x squeeze N m, so the squeeze is set for them, not taken from our lift test, whose
+    stiffer fingers (sim.grasp) need less."""
+
+    pregrasp_open: float = 0.05  #: rad
+    squeeze: float = 0.075  #: rad
+
+    def __post_init__(self) -> None:
+        if self.pregrasp_open < 0 or self.squeeze < 0:
+            raise ValueError("pregrasp_open and squeeze must be >= 0")
+
+    @staticmethod
+    def from_params(path: str | Path = "params.yaml") -> "Stages":
+        """From params.yaml's sim.dgb.stages (validated); the defaults when there is no such file."""
+        from dexlite_core.params import build, load_section
+
+        if not Path(path).exists():
+            return Stages()
+        return build(DgbTestConfig, load_section("sim", path).get("dgb"), "sim.dgb").stages
+
+    def joints(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pre-grasp and squeeze joints for grasp joints (..., 22), within our joint limits."""
+        pre = np.clip(joints - self.pregrasp_open * CLOSING_DIRECTION, JOINT_LOWER, JOINT_UPPER)
+        squeeze = np.clip(joints + self.squeeze * CLOSING_DIRECTION, JOINT_LOWER, JOINT_UPPER)
+        return pre, squeeze
 
 
 @dataclass(frozen=True)
@@ -65,6 +96,7 @@ class DgbTestConfig:
     max_displacement: float = 0.05  #: m (its trans_thre)
     max_rotation_deg: float = 15.0  #: its angle_thre
     max_penetration: float = 0.01  #: m, pre-grasp contact depth that fails (its max_pene)
+    stages: Stages = field(default_factory=Stages)  #: pre-grasp and squeeze, as the export writes them
 
     def __post_init__(self) -> None:
         if not 1e-4 <= self.timestep <= 0.01:
@@ -130,9 +162,8 @@ def dgb_scene_xml(pieces: list[trimesh.Trimesh], solid: trimesh.Trimesh, scale: 
 class DgbSimulator:
     """The DexGraspBench-like test for one object at one scale (compile once, reset per grasp)."""
 
-    def __init__(self, pieces: list[trimesh.Trimesh], solid: trimesh.Trimesh, scale: float, config: DgbTestConfig,
-                 stages: GraspTestConfig = GraspTestConfig()):
-        self.config, self.stages = config, stages
+    def __init__(self, pieces: list[trimesh.Trimesh], solid: trimesh.Trimesh, scale: float, config: DgbTestConfig):
+        self.config = config
         self.model = mujoco.MjModel.from_xml_string(dgb_scene_xml(pieces, solid, scale, config))
         self.data = mujoco.MjData(self.model)
         m = self.model
@@ -183,9 +214,8 @@ class DgbSimulator:
         return float(np.linalg.norm(q[:3])), math.degrees(2 * math.acos(min(1.0, abs(float(q[3]) / np.linalg.norm(q[3:])))))
 
     def dgb(self, pos: np.ndarray, quat: np.ndarray, joints: np.ndarray) -> TestOutcome:
-        c, s = self.config, self.stages
-        pre = np.clip(joints - s.pregrasp_open * CLOSING_DIRECTION, JOINT_LOWER, JOINT_UPPER)
-        squeeze = np.clip(joints + s.squeeze * CLOSING_DIRECTION, JOINT_LOWER, JOINT_UPPER)
+        c = self.config
+        pre, squeeze = c.stages.joints(joints)
         self._reset(pos, quat, pre)
         depth = self.pregrasp_contact_depth()
         if depth > c.max_penetration:

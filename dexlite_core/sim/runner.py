@@ -57,7 +57,7 @@ class _Worker:
         if set(self.tests) - {"dgb"}:
             sims.update(dict.fromkeys(set(self.tests) - {"dgb"}, GraspSimulator(pieces, solid, item.scale, self.config)))
         if "dgb" in self.tests:
-            sims["dgb"] = DgbSimulator(pieces, solid, item.scale, self.dgb, self.config)
+            sims["dgb"] = DgbSimulator(pieces, solid, item.scale, self.dgb)
         return [{t: getattr(sims[t], t)(p.astype(float), q.astype(float), j.astype(float)) for t in self.tests}
                 for p, q, j in zip(item.wrist_pos, item.wrist_quat, item.joints)]
 
