@@ -16,7 +16,13 @@ next N random_urdfs (after the catalog's) are built into a scratch object set be
 the bank is transferred to them as well (they need no seed grasps), and the decoder is adapted
 on the training objects' pairs alone and on those plus the new objects' (weight 1 both).
 
-Usage: .venv/bin/python bench/cross_reconstruction_probe.py [--extra-objects N]
+With ``--train-pointnet`` the pairs also train the PointNet (a variant ``pairs_x1_pointnet``): the
+decoder alone can only read adaptation out of features made for reconstruction, where one point's
+local feature knows nothing of the object's thickness around it. The bank's latents stay fixed
+(the encoder is not used for transfer), its conditions are recomputed after training, and the
+held-out objects are matched again with them.
+
+Usage: .venv/bin/python bench/cross_reconstruction_probe.py [--extra-objects N] [--train-pointnet]
 """
 import argparse
 import copy
@@ -32,14 +38,16 @@ from common import REPO, write_results
 from dexlite_core.data.curate import stable_groups
 from dexlite_core.data.grasps import GraspTable, read_grasps
 from dexlite_core.hand.model import HandModel
-from dexlite_core.model.data import grasp_data, input_point_index, split_rows
+from dexlite_core.model.data import GraspData, grasp_data, input_point_index, split_rows
 from dexlite_core.model.encoding import encode_pose
 from dexlite_core.model.network import GraspCVAE
 from dexlite_core.model.sample import SampleConfig, Transfers, synthesize
-from dexlite_core.model.train import AdaptConfig, DecoderRows, LossConfig, adapt_decoder, decoded_pose, load_checkpoint
+from dexlite_core.model.train import (AdaptConfig, DecoderRows, LossConfig, adapt_decoder, decoded_pose,
+                                      load_checkpoint, reconstruction_loss, reconstruction_terms)
 from dexlite_core.objects.catalog import RANDOM_URDF_IDS
 from dexlite_core.objects.store import (OBJECT_SCHEMA, BuildJob, GeometrySpec, build_object, load_object_set,
                                         read_objects, write_table)
+from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig, simulate
@@ -73,15 +81,72 @@ def with_extra_objects(n: int, out_dir: Path) -> list[str]:
 
 
 def transfer_pairs(model, bank, objects, point_index, groups, sample, couple, bank_codes, hand, post, sim,
-                   objects_dir) -> tuple[DecoderRows, int]:
+                   objects_dir) -> tuple[DecoderRows, GraspData, torch.Tensor, int]:
     """The bank transferred to ``groups`` (each object's own grasps left out), post-optimized and
-    simulated: the pairs (source latent, condition) -> grasp of the transfers that pass lift."""
+    simulated: the pairs (source latent, condition) -> grasp of the transfers that pass lift, also as
+    rows at their points, with their source bank rows; and how many transfers there were."""
     moved = synthesize(model, bank, objects, point_index, groups, sample, couple, bank_codes=bank_codes)
     refined = post_optimize(hand, objects, moved.table, post).table
     passed = torch.as_tensor(simulate(refined, objects_dir, sim, desc=None).passed["lift"])
     t = moved.transfers
-    return DecoderRows(bank["mu"][t.source[passed]], t.condition[passed],
-                       encode_pose(refined.poses().index(passed), t.anchor_point[passed])), len(passed)
+    return (DecoderRows(bank["mu"][t.source[passed]], t.condition[passed],
+                        encode_pose(refined.poses().index(passed), t.anchor_point[passed])),
+            pair_data(refined, t, passed, objects, point_index), t.source[passed], len(passed))
+
+
+def pair_data(table: GraspTable, transfers: Transfers, passed: torch.Tensor, objects: ObjectSet,
+              point_index: torch.Tensor) -> GraspData:
+    """The passing transfers as training rows at the points they were decoded at (the refined grasp
+    encoded relative to that point), so their conditions can be recomputed by a changing PointNet."""
+    rows = table.select(passed.numpy())
+    obj = objects.index_of(list(rows.object_code))
+    scale = torch.as_tensor(rows.scale)
+    anchor_point = transfers.anchor_point[passed]
+    points = objects.points[obj.unsqueeze(1), point_index[obj]] * scale.view(-1, 1, 1)
+    anchor = (points - anchor_point.unsqueeze(1)).norm(dim=-1).argmin(dim=1)  # the matched point itself
+    return GraspData(objects, point_index, obj, scale, anchor, encode_pose(rows.poses(), anchor_point), anchor_point)
+
+
+def cloud_key(data: GraspData) -> torch.Tensor:
+    """(N,) an id of each row's (object, scale) cloud, comparable across GraspData of one object set."""
+    return data.obj * 10 ** 6 + (data.scale * 1e5).round().long()
+
+
+def adapt_with_pointnet(model: GraspCVAE, own: GraspData, own_latent: torch.Tensor, pairs: GraspData,
+                        pair_latent: torch.Tensor, config: AdaptConfig, loss: LossConfig,
+                        clouds_per_step: int = 8) -> GraspCVAE:
+    """PointNet and decoder trained on the pairs next to the reconstruction of ``own`` (fixed
+    latents), each step on the rows of ``clouds_per_step`` random (object, scale) clouds."""
+    params = list(model.pointnet.parameters()) + list(model.decoder.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
+    g = torch.Generator().manual_seed(config.seed)
+    own_key, pair_key = cloud_key(own), cloud_key(pairs)
+    clouds = torch.unique(torch.cat([own_key, pair_key]))
+    model.train()
+    for _ in range(config.steps):
+        chosen = clouds[torch.randperm(len(clouds), generator=g)[:clouds_per_step]]
+        total = 0.0
+        for data, latent, keys, weight in ((own, own_latent, own_key, 1.0), (pairs, pair_latent, pair_key, config.pair_weight)):
+            rows = torch.nonzero(torch.isin(keys, chosen)).flatten()
+            if len(rows) == 0:
+                continue
+            rows = rows[torch.randperm(len(rows), generator=g)[:config.batch_size]]
+            points, shape, anchor, pose, _, _, _ = data.batch(rows)
+            net = model.decode(latent[rows], model.condition(points, anchor, shape)).float()
+            total = total + weight * reconstruction_loss(reconstruction_terms(net, pose), loss).mean()
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        schedule.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def recomputed_bank(model: GraspCVAE, bank: dict, own: GraspData) -> dict:
+    """``bank`` with each grasp's condition at its own anchor recomputed by ``model``'s PointNet."""
+    points, shape, anchor, _, _, _, _ = own.batch(torch.arange(len(own)))
+    return {**bank, "condition": model.condition(points, anchor, shape).float()}
 
 
 def concat_rows(a: DecoderRows, b: DecoderRows) -> DecoderRows:
@@ -89,9 +154,25 @@ def concat_rows(a: DecoderRows, b: DecoderRows) -> DecoderRows:
                        torch.cat([a.pose, b.pose]))
 
 
+def held_out(name: str, model: GraspCVAE, raw: GraspTable, own: DecoderRows, hand, objects, objects_dir, post,
+             sim) -> dict[str, float]:
+    """Lift of the held-out candidates ``raw`` as they are and post-optimized; the training grasps'
+    re-decoding error."""
+    raw_run = simulate(raw, objects_dir, sim, desc=None)
+    refined_run = simulate(post_optimize(hand, objects, raw, post).table, objects_dir, sim, desc=None)
+    with torch.no_grad():  # network translation is in decimetres
+        recon_mm = float((model.decode(own.latent, own.condition)[:, :3] - own.pose[:, :3]).norm(dim=-1).mean()) * 100
+    out = {f"{name}_raw_lift": float(raw_run.passed["lift"].mean()),
+           f"{name}_postopt_all_lift": float(refined_run.passed["lift"].mean()), f"{name}_recon_translation_mm": recon_mm}
+    print(f"{name:10s} held-out lift raw {100 * out[f'{name}_raw_lift']:.1f} %, post-optimized "
+          f"{100 * out[f'{name}_postopt_all_lift']:.1f} %; training grasps re-decoded within {recon_mm:.2f} mm")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extra-objects", type=int, default=0, help="random_urdfs added as pair-only objects")
+    parser.add_argument("--train-pointnet", action="store_true", help="also adapt with the PointNet trained")
     args = parser.parse_args()
     torch.set_num_threads(1)
     scratch = tempfile.TemporaryDirectory()
@@ -120,8 +201,9 @@ def main() -> None:
 
     start = time.perf_counter()
     groups = sorted(set(zip(train_rows.object_code, train_rows.scale.tolist())))
-    pairs, n_transfers = transfer_pairs(model, bank, objects, point_index, groups, sample, couple,
-                                        train_rows.object_code, hand, post, sim, objects_dir)
+    pairs, pair_rows, pair_source, n_transfers = transfer_pairs(model, bank, objects, point_index, groups, sample,
+                                                                couple, train_rows.object_code, hand, post, sim,
+                                                                objects_dir)
     own = DecoderRows(bank["mu"], bank["condition"], train.pose)
     results = {"transfers_to_training_objects": n_transfers, "pairs": len(pairs)}
     print(f"{len(pairs)} of {n_transfers} transfers to other training objects pass lift after "
@@ -130,7 +212,7 @@ def main() -> None:
     if extra:
         start = time.perf_counter()
         scales = [float(s) for s in params["objects"]["scales"]]
-        extra_pairs, n_extra = transfer_pairs(model, bank, objects, point_index, [(c, s) for c in extra for s in scales],
+        extra_pairs, _, _, n_extra = transfer_pairs(model, bank, objects, point_index, [(c, s) for c in extra for s in scales],
                                               sample, couple, train_rows.object_code, hand, post, sim, objects_dir)
         results.update({"extra_objects": len(extra), "transfers_to_extra_objects": n_extra,
                         "extra_pairs": len(extra_pairs)})
@@ -143,16 +225,18 @@ def main() -> None:
         m = model if weight is None else adapt_decoder(copy.deepcopy(model), own, rows, AdaptConfig(pair_weight=weight),
                                                        LossConfig())
         raw = redecoded(m, to_test.table, to_test.transfers, bank["mu"], couple)
-        raw_run = simulate(raw, objects_dir, sim, desc=None)
-        refined_run = simulate(post_optimize(hand, objects, raw, post).table, objects_dir, sim, desc=None)
-        with torch.no_grad():  # network translation is in decimetres
-            recon_mm = float((m.decode(own.latent, own.condition)[:, :3] - own.pose[:, :3]).norm(dim=-1).mean()) * 100
-        results.update({f"{name}_raw_lift": float(raw_run.passed["lift"].mean()),
-                        f"{name}_postopt_all_lift": float(refined_run.passed["lift"].mean()),
-                        f"{name}_recon_translation_mm": recon_mm})
-        print(f"{name:10s} held-out lift raw {100 * results[f'{name}_raw_lift']:.1f} %, post-optimized "
-              f"{100 * results[f'{name}_postopt_all_lift']:.1f} %; training grasps re-decoded within {recon_mm:.2f} mm")
-    write_results("cross_reconstruction_probe" + (f"_extra{len(extra)}" if extra else ""), results)
+        results.update(held_out(name, m, raw, own, hand, objects, objects_dir, post, sim))
+    if args.train_pointnet:
+        start = time.perf_counter()
+        m = adapt_with_pointnet(copy.deepcopy(model), train, bank["mu"], pair_rows, bank["mu"][pair_source],
+                                AdaptConfig(), LossConfig())
+        new_bank = recomputed_bank(m, bank, train)
+        print(f"PointNet and decoder adapted ({time.perf_counter() - start:.0f} s)")
+        raw = synthesize(m, new_bank, objects, point_index, test_groups, sample, couple).table
+        own_now = DecoderRows(bank["mu"], new_bank["condition"], train.pose)
+        results.update(held_out("pairs_x1_pointnet", m, raw, own_now, hand, objects, objects_dir, post, sim))
+    write_results("cross_reconstruction_probe" + (f"_extra{len(extra)}" if extra else "")
+                  + ("_pointnet" if args.train_pointnet else ""), results)
 
 
 if __name__ == "__main__":
