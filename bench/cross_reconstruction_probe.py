@@ -127,7 +127,8 @@ def adapt_with_pointnet(model: GraspCVAE, own: GraspData, own_latent: torch.Tens
     for _ in range(config.steps):
         chosen = clouds[torch.randperm(len(clouds), generator=g)[:clouds_per_step]]
         total = 0.0
-        for data, latent, keys, weight in ((own, own_latent, own_key, 1.0), (pairs, pair_latent, pair_key, config.pair_weight)):
+        for data, latent, keys, weight in ((own, own_latent, own_key, 1.0),
+                                           (pairs, pair_latent, pair_key, config.pair_weight)):
             rows = torch.nonzero(torch.isin(keys, chosen)).flatten()
             if len(rows) == 0:
                 continue
@@ -175,10 +176,9 @@ def main() -> None:
     parser.add_argument("--train-pointnet", action="store_true", help="also adapt with the PointNet trained")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    scratch = tempfile.TemporaryDirectory()
-    objects_dir = DATA / "objects"
-    extra = []
+    objects_dir, extra = DATA / "objects", []
     if args.extra_objects:
+        scratch = tempfile.TemporaryDirectory()  # lives as long as main: the probe reads the objects to the end
         objects_dir = Path(scratch.name)
         extra = with_extra_objects(args.extra_objects, objects_dir)
         print(f"{len(extra)} extra objects built in {objects_dir}")
@@ -212,8 +212,9 @@ def main() -> None:
     if extra:
         start = time.perf_counter()
         scales = [float(s) for s in params["objects"]["scales"]]
-        extra_pairs, _, _, n_extra = transfer_pairs(model, bank, objects, point_index, [(c, s) for c in extra for s in scales],
-                                              sample, couple, train_rows.object_code, hand, post, sim, objects_dir)
+        extra_groups = [(c, s) for c in extra for s in scales]
+        extra_pairs, _, _, n_extra = transfer_pairs(model, bank, objects, point_index, extra_groups, sample, couple,
+                                                    train_rows.object_code, hand, post, sim, objects_dir)
         results.update({"extra_objects": len(extra), "transfers_to_extra_objects": n_extra,
                         "extra_pairs": len(extra_pairs)})
         print(f"{len(extra_pairs)} of {n_extra} transfers to {len(extra)} extra objects pass "

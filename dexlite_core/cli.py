@@ -52,8 +52,8 @@ def _show(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     from dexlite_core.data.dexgraspbench import export_dexgraspbench
-    from dexlite_core.sim.dgb import Stages
     from dexlite_core.data.grasps import read_grasps
+    from dexlite_core.sim.dgb import Stages
 
     stages = Stages.from_params(args.params)
     summary = export_dexgraspbench(read_grasps(args.table), Path(args.objects), Path(args.out), stages)
