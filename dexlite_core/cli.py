@@ -82,8 +82,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("-n", type=int, default=64, help="grasps to write (default 64)")
     g.add_argument("-o", "--out", required=True, help="output file (.parquet, or .npy with --format dexgraspnet; "
                                                       "a folder with --format dexgraspbench)")
-    g.add_argument("--checkpoint", default="data/engine/model.pt",
-                   help="trained model (default: the pipeline's final one, after the data engine)")
+    g.add_argument("--checkpoint", default="data/refine/model.pt",
+                   help="trained model (default: the pipeline's final one, the data engine's with its refiner)")
     g.add_argument("--scale", type=float, help="object size as bounding radius in metres (default: the mesh's own, "
                                                "read as metres)")
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")

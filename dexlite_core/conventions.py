@@ -140,6 +140,10 @@ class HandPose:
         """To the flat ``(B, 31)`` layout [t, rot6d, joints]."""
         return torch.cat([self.wrist_pos, matrix_to_rot6d(self.wrist_rot), self.joints], dim=-1)
 
+    @staticmethod
+    def concat(poses: "list[HandPose]") -> "HandPose":
+        return HandPose(*(torch.cat([getattr(p, f) for p in poses]) for f in ("wrist_pos", "wrist_rot", "joints")))
+
     def index(self, idx) -> "HandPose":
         return HandPose(self.wrist_pos[idx], self.wrist_rot[idx], self.joints[idx])
 

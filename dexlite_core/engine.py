@@ -217,7 +217,8 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
                         encode_pose(refined.poses(device=objects.device).index(passed), transfers.anchor_point[passed]))
     own = DecoderRows(bank["mu"], bank["condition"], data.pose)
     model = adapt_decoder(model, own, pairs, config.adapt, stages.train.loss)
-    save_checkpoint(checkpoint, model, replace(stages.train, steps=meta["step"]), meta["val_loss"], meta["bank"])
+    save_checkpoint(checkpoint, model, replace(stages.train, steps=meta["step"]), meta["val_loss"], meta["bank"],
+                    meta["bank_codes"])
     return figures
 
 

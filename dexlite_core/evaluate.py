@@ -1,12 +1,13 @@
 """The ``evaluate`` stage: fit, generalization and refinement, measured side by side in MuJoCo.
 
-Six sets of grasps, each simulated with the same tests and measured by :func:`table_metrics`:
+Seven sets of grasps, each simulated with the same tests and measured by :func:`table_metrics`:
 
 - ``recon``: up to ``recon_max`` of the ``dataset`` grasps, each encoded by the CVAE and its
   posterior mean decoded at the grasp's own anchor point. Does the model fit its training data?
-- ``train_raw``: pure synthesis (the synthesize stage's sampler: graspness anchors, conditional prior)
-  on every training object and scale that has filtered grasps, ``train_raw_per_object`` each.
-  Does the prior path give grasps where the model was trained?
+- ``train_raw``: pure synthesis (the synthesize stage's sampler: bank grasps transferred to their best
+  matching points, then the refiner) on every training object and scale that has filtered grasps,
+  ``train_raw_per_object`` each. Does synthesis give grasps where the model was trained?
+- ``decoded``: the ``raw`` rows as the CVAE decoded them, before the refiner: what the refiner adds.
 - ``raw``: the synthesize stage's grasps on held-out objects, a seeded subset of ``raw_max``.
 - ``postopt_all``: the same ``raw`` candidates after post-optimization, none dropped.
 - ``postopt``: the postopt stage's selection (lowest E_post per object and scale).
@@ -33,6 +34,7 @@ from dexlite_core.energy import score_grasps
 from dexlite_core.hand.model import HandModel
 from dexlite_core.metrics import contacts_near_surface, joint_entropy, pca_top3_share, q1_epsilon
 from dexlite_core.model.data import grasp_data, input_point_index, split_rows
+from dexlite_core.model.refine import refinement_of
 from dexlite_core.model.sample import SampleConfig, reconstruct, synthesize
 from dexlite_core.model.train import load_checkpoint
 from dexlite_core.objects.object_set import ObjectSet
@@ -40,7 +42,7 @@ from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.sim.runner import SimConfig, SimRun, simulate
 
 #: The measured sets, in the order the metrics and the report show them.
-SETS = ("recon", "train_raw", "raw", "postopt_all", "postopt", "dataset")
+SETS = ("recon", "train_raw", "decoded", "raw", "postopt_all", "postopt", "dataset")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class EvaluateInputs:
-    checkpoint: Path  #: data/engine/model.pt (the data engine's final model)
+    checkpoint: Path  #: data/refine/model.pt (the data engine's final model with its refiner)
+    decoded: Path  #: the synthesize stage's grasps before the refiner
     raw: Path  #: the synthesize stage's grasps
     postopt_all: Path  #: every raw grasp refined, rows as in ``raw``
     postopt: Path  #: the refined grasps kept
@@ -108,10 +111,10 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig,
     objects_table = read_objects(inputs.objects_dir)
     split_of = dict(zip(objects_table.object_code, objects_table.split))
     training = split_rows(read_grasps(inputs.dataset), split_of, "train")
-    raw, refined = read_grasps(inputs.raw), read_grasps(inputs.postopt_all)
-    if len(refined) != len(raw):
-        raise ValueError(f"{inputs.postopt_all} has {len(refined)} rows, {inputs.raw} {len(raw)}: "
-                         "re-run the postopt stage")
+    raw, refined, decoded = (read_grasps(p) for p in (inputs.raw, inputs.postopt_all, inputs.decoded))
+    for path, table in ((inputs.postopt_all, refined), (inputs.decoded, decoded)):
+        if len(table) != len(raw):
+            raise ValueError(f"{path} has {len(table)} rows, {inputs.raw} {len(raw)}: re-run `dvc repro evaluate`")
     objects = load_object_set(inputs.objects_dir, sorted(set(training.object_code) | set(raw.object_code)),
                               device=device)
     hand = HandModel(device=device)
@@ -119,7 +122,7 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig,
     pick = _subset_index(len(raw), config.raw_max, config.seed)
     sets = {**model_sets(inputs.checkpoint, objects, training, _subset(dataset, config.recon_max, config.seed),
                          replace(sample, mode="pure", n_per_object=config.train_raw_per_object), device),
-            "raw": raw.select(pick), "postopt_all": refined.select(pick), "postopt": read_grasps(inputs.postopt),
+            "decoded": decoded.select(pick), "raw": raw.select(pick), "postopt_all": refined.select(pick), "postopt": read_grasps(inputs.postopt),
             "dataset": dataset}
     runs = simulate_sets(sets, inputs.objects_dir, sim)  # in SETS order
     metrics = {name: table_metrics(run.table, run.passed, hand, objects, config, device) for name, run in runs.items()}
@@ -142,13 +145,15 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig,
 def model_sets(checkpoint: Path, objects: ObjectSet, training: GraspTable, known: GraspTable, sample: SampleConfig,
                device) -> dict[str, GraspTable]:
     """``recon`` (the ``known`` grasps re-decoded from their posterior means) and ``train_raw``
-    (``sample`` on every (object, scale) of ``training``)."""
+    (``sample`` on every (object, scale) of ``training``, refined when the checkpoint has a refiner)."""
     model, meta = load_checkpoint(checkpoint, device)
     point_index = input_point_index(objects, meta["n_points"])
     couple = meta["couple_joints"]
     recon = reconstruct(model, grasp_data(known, objects, point_index), known.grasp_id, couple, sample.batch_size)
     groups = sorted(set(zip(training.object_code, training.scale.tolist())))
-    return {"recon": recon, "train_raw": synthesize(model, meta["bank"], objects, point_index, groups, sample, couple).table}
+    synthesized = synthesize(model, meta["bank"], objects, point_index, groups, sample, couple,
+                             refinement=refinement_of(meta, device))
+    return {"recon": recon, "train_raw": synthesized.table}
 
 
 def simulate_sets(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig) -> dict[str, SimRun]:
@@ -186,11 +191,12 @@ def _subset(table: GraspTable, at_most: int, seed: int) -> GraspTable:
 
 
 def _write_success_by_object(path: Path, runs: dict[str, SimRun], shape_of: dict[str, str]) -> None:
-    """Lift success per held-out object (and its shape family): raw, every refined candidate, the kept ones."""
+    """Lift success per held-out object (and its shape family): decoded, raw (refined by the network),
+    every post-optimized candidate, the kept ones."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["object_code", "shape", "stage", "lift_success"])
-        for name in ("raw", "postopt_all", "postopt"):
+        for name in ("decoded", "raw", "postopt_all", "postopt"):
             run = runs[name]
             for code in sorted(set(run.table.object_code)):
                 mask = run.table.object_code == code

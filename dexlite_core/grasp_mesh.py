@@ -17,6 +17,7 @@ from dexlite_core.data.grasps import GraspTable
 from dexlite_core.energy import with_energies
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import input_point_index
+from dexlite_core.model.refine import refinement_of
 from dexlite_core.model.sample import SampleConfig, synthesize
 from dexlite_core.model.train import load_checkpoint
 from dexlite_core.objects.mesh import MeshError, load_mesh, normalize, repair
@@ -34,7 +35,7 @@ PLAUSIBLE_RADIUS = (0.02, 0.3)
 class MeshGraspRequest:
     mesh: Path
     n: int = 64
-    checkpoint: Path = Path("data/engine/model.pt")
+    checkpoint: Path = Path("data/refine/model.pt")
     scale: float | None = None  #: bounding radius in metres; None: the mesh's own size, read as metres
     device: str = "auto"
     postopt: bool = True
@@ -83,7 +84,7 @@ def grasp_mesh(request: MeshGraspRequest, work_dir: Path) -> MeshGrasps:
     n_candidates = request.n * (request.oversample if request.postopt else 1)
     samples = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), [(code, float(scale))],
                          SampleConfig(n_per_object=n_candidates, seed=request.seed, device=str(device)),
-                         meta["couple_joints"])
+                         meta["couple_joints"], refinement=refinement_of(meta, device))
     table = samples.table
     if request.postopt:
         config = PostOptConfig(device=str(device), seed=request.seed)

@@ -13,13 +13,9 @@ use_project_python()  # before dexlite_core is imported
 from dexlite_core.data.files import write_json
 from dexlite_core.engine import EngineConfig, EngineInputs, StageConfigs, engine_stage
 from dexlite_core.model.train import TrainConfig
-from dexlite_core.optimize.postopt import PostOptConfig
+from dexlite_core.optimize.postopt import descent_config
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig
-
-#: The postopt keys the engine reads (dvc.yaml lists the same): not keep_per_object, the engine keeps by fraction.
-POSTOPT_KEYS = ("anneal", "weights", "couple_joints", "batch_size", "seed", "device")
-
 
 def main(checkpoint, filtered, objects_dir, stability_dir, out_dir, metrics_path) -> None:
     params = load_params()
@@ -28,8 +24,7 @@ def main(checkpoint, filtered, objects_dir, stability_dir, out_dir, metrics_path
     train.pop("launcher", None)  # the engine retrains in this process
     stages = StageConfigs(
         train=build(TrainConfig, train, "train"),
-        postopt=build(PostOptConfig, {k: params["postopt"][k] for k in POSTOPT_KEYS if k in params["postopt"]},
-                      "postopt"),
+        postopt=descent_config(params["postopt"]),
         sim=build(SimConfig, {**params["sim"], "tests": params["filter"]["tests"]}, "sim"),
         synth_temperature=float(params["synth"]["temperature"]))
     metrics = engine_stage(config, stages, EngineInputs(*map(Path, (checkpoint, filtered, objects_dir, stability_dir))),

@@ -1,6 +1,7 @@
-"""DVC stage `evaluate`: simulate and measure the recon, train_raw, raw, postopt_all, postopt and dataset grasps.
+"""DVC stage `evaluate`: simulate and measure the recon, train_raw, decoded, raw, postopt_all, postopt and dataset
+grasps.
 
-Usage: python stages/evaluate.py CHECKPOINT RAW POSTOPT_ALL POSTOPT DATASET OBJECTS_DIR SYNTH_METRICS POSTOPT_METRICS
+Usage: python stages/evaluate.py CHECKPOINT DECODED RAW POSTOPT_ALL POSTOPT DATASET OBJECTS_DIR SYNTH_METRICS POSTOPT_METRICS
        OUT_DIR METRICS_JSON
 """
 import sys

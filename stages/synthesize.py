@@ -1,6 +1,8 @@
 """DVC stage `synthesize`: grasps from the trained CVAE (pure synthesis or dataset expansion).
 
-Usage: python stages/synthesize.py CHECKPOINT OBJECTS_DIR STABILITY_DIR FILTERED_PARQUET OUT_PARQUET METRICS_JSON
+Usage: python stages/synthesize.py CHECKPOINT OBJECTS_DIR STABILITY_DIR FILTERED_PARQUET OUT_PARQUET DECODED_PARQUET
+       METRICS_JSON
+DECODED_PARQUET: pure synthesis's grasps before the checkpoint's refiner (the same rows).
 """
 import sys
 from pathlib import Path
@@ -15,10 +17,10 @@ from dexlite_core.model.sample import SampleConfig
 from dexlite_core.params import build, load_params
 
 
-def main(checkpoint, objects_dir, stability_dir, filtered, out_path, metrics_path) -> None:
+def main(checkpoint, objects_dir, stability_dir, filtered, out_path, decoded_path, metrics_path) -> None:
     config = build(SampleConfig, load_params()["synth"], "synth")
     metrics = synthesize_stage(config, Path(checkpoint), Path(objects_dir), Path(stability_dir), Path(filtered),
-                               Path(out_path))
+                               Path(out_path), Path(decoded_path))
     write_json(metrics_path, metrics)
     print(f"synthesize ({config.mode}): {metrics['n_grasps']} grasps on {metrics['n_objects']} objects, "
           f"{metrics['sample_grasps_per_s']:.0f} grasps/s")

@@ -28,6 +28,7 @@ TINY = {
     # The tiny object set has no validation objects: the held-out check runs on the test object.
     "engine": {"rounds": 1, "expansions": 2, "check_split": "test", "heldout_per_object": 4, "heldout_keep": 2,
                "retrain_steps": 6, "adapt": {"transfers_per_object": 2, "steps": 3, "batch_size": 8}},
+    "refine": {"transfers_per_object": 2, "steps": 3, "batch_size": 8, "hidden": 16, "passes": 2, "check_split": "test"},
     "synth": {"n_per_object": 4},
     "postopt": {"anneal": {"steps": 10}, "keep_per_object": 2},
     # dgb_max 3: the DexGraspBench-like test (sim.dgb, DexGraspBench's own values) on 3 grasps per set.

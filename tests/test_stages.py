@@ -31,7 +31,9 @@ def test_same_params_give_identical_bytes(workspace):
     """Every stage up to post-optimization, training included, re-run from scratch."""
     tables = ["data/curated/grasps.parquet", "data/filtered/all.parquet", "data/model/model.pt",
               "data/engine/round_1/candidates.parquet", "data/engine/round_1/simulated.parquet",
-              "data/engine/round_1/train.parquet", "data/engine/model.pt", "data/synth/raw.parquet", "data/synth/postopt_all.parquet", "data/synth/postopt.parquet"]
+              "data/engine/round_1/train.parquet", "data/engine/model.pt", "data/refine/pairs.parquet",
+              "data/refine/model.pt", "data/synth/decoded.parquet", "data/synth/raw.parquet",
+              "data/synth/postopt_all.parquet", "data/synth/postopt.parquet"]
     first = {t: (workspace / t).read_bytes() for t in tables}
     dvc(workspace, "repro", "--force", "postopt")
     assert {t: (workspace / t).read_bytes() for t in tables} == first
@@ -106,6 +108,26 @@ def test_engine_runs_one_round_end_to_end(workspace):
     assert "round_1.heldout_success" in shown and "round_1.pass_rate" in shown, shown
 
 
+def test_refine_adds_a_refiner_that_synthesis_applies(workspace):
+    """Pairs from transfers between the training objects, a refiner in the checkpoint, its check on the
+    test object; synthesis writes the decoded grasps beside the refined ones, row for row."""
+    import torch
+
+    metrics = json.loads((workspace / "data/metrics/refine.json").read_text())
+    assert set(metrics) == {"transfers", "pairs", "train_seconds", "check_lift_passes_0", "check_lift_passes_1",
+                            "check_lift_passes_2"}
+    pairs = read_grasps(workspace / "data/refine/pairs.parquet")
+    assert metrics["transfers"] == len(pairs) > 0 and metrics["pairs"] == int(pairs.sim.success.sum()) > 0
+    assert all(0 <= metrics[f"check_lift_passes_{p}"] <= 1 for p in range(3))
+    checkpoint = torch.load(workspace / "data/refine/model.pt", weights_only=True)
+    assert checkpoint["refiner"]["passes"] == 2 and "refiner" not in torch.load(
+        workspace / "data/engine/model.pt", weights_only=True)
+    decoded, raw = (read_grasps(workspace / f"data/synth/{name}.parquet") for name in ("decoded", "raw"))
+    assert list(zip(decoded.object_code, decoded.grasp_id)) == list(zip(raw.object_code, raw.grasp_id))
+    assert not np.allclose(decoded.wrist_pos, raw.wrist_pos)
+    assert "check_lift_passes_2" in dvc(workspace, "metrics", "show").stdout
+
+
 def run_engine(workspace: Path, config, out: Path) -> dict:
     """The engine stage's function on the tiny pipeline's outputs, with the library's default stage configs."""
     from dexlite_core.engine import EngineInputs, StageConfigs, engine_stage
@@ -142,7 +164,7 @@ def test_evaluate_reports_every_set_side_by_side(workspace):
     metrics = json.loads((workspace / "data/metrics/evaluate.json").read_text())
     keys = {"lift_success", "six_dir_suc1", "six_dir_suc6", "penetration_mean_mm", "penetration_max_mm",
             "contact_distance_mm", "q1", "h_mean", "pca_top3_share", "n_grasps", "dgb_success", "dgb_n"}
-    assert set(SETS) == {"recon", "train_raw", "raw", "postopt_all", "postopt", "dataset"}
+    assert set(SETS) == {"recon", "train_raw", "decoded", "raw", "postopt_all", "postopt", "dataset"}
     for name in SETS:
         assert keys == set(metrics[name]), name
         assert all(np.isfinite(metrics[name][k]) for k in keys), (name, metrics[name])
@@ -154,7 +176,7 @@ def test_evaluate_reports_every_set_side_by_side(workspace):
     filtered = read_grasps(workspace / "data/filtered/grasps.parquet")
     assert metrics["recon"]["n_grasps"] == min(6, metrics["dataset"]["n_grasps"])
     assert metrics["train_raw"]["n_grasps"] == 4 * len(set(zip(filtered.object_code, filtered.scale)))
-    assert metrics["raw"]["n_grasps"] == metrics["postopt_all"]["n_grasps"] == 4
+    assert metrics["decoded"]["n_grasps"] == metrics["raw"]["n_grasps"] == metrics["postopt_all"]["n_grasps"] == 4
     recon = read_grasps(workspace / "data/eval/recon_simulated.parquet")
     dataset = read_grasps(workspace / "data/eval/dataset_simulated.parquet")
     assert set(recon.source) == {"recon"} and recon.sim is not None

@@ -126,7 +126,7 @@ def records_to_table(code: str, records: list[dict], source: str) -> IngestResul
     if not poses:
         empty = HandPose(torch.zeros(0, 3), torch.zeros(0, 3, 3), torch.zeros(0, 22))
         return IngestResult(GraspTable.from_poses([], [], [], "dexgraspnet", empty), rejects)
-    pose = HandPose(*(torch.cat([getattr(p, f) for p in poses]) for f in ("wrist_pos", "wrist_rot", "joints")))
+    pose = HandPose.concat(poses)
     table = GraspTable.from_poses([code] * len(ids), scales, ids, "dexgraspnet", pose, np.array(energies))
     return IngestResult(table, rejects)
 

@@ -36,6 +36,10 @@ class GraspData:
     def __len__(self) -> int:
         return len(self.obj)
 
+    def codes(self) -> list[str]:
+        """The object code of each row."""
+        return [self.objects.codes[i] for i in self.obj.tolist()]
+
     def cloud(self) -> Tensor:
         """(N,) an id of each row's (object, scale) point cloud."""
         return torch.unique(torch.stack([self.obj.double(), self.scale.double()], 1), dim=0, return_inverse=True)[1]

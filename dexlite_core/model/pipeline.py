@@ -1,8 +1,10 @@
-"""The ``train`` stage (data from the filtered table and the object split, training, metrics) and the
-``synthesize`` stage (grasps from the trained model)."""
+"""The model's stages: ``train`` (data from the filtered table and the object split, training,
+metrics), ``refine`` (the refiner trained on transfers between training objects, checked on the
+validation objects) and ``synthesize`` (grasps from the trained model)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +16,14 @@ from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import with_energies
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, input_point_index, split_rows
+from dexlite_core.model.refine import (Refinement, RefinerConfig, RefinerPairs, refiner_state, refinement_of,
+                                       train_refiner)
 from dexlite_core.model.sample import SampleConfig, expand, synthesize
-from dexlite_core.model.train import TrainConfig, load_checkpoint, train
+from dexlite_core.model.train import TrainConfig, load_checkpoint, load_checkpoint_dict, train, write_checkpoint
 from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
+from dexlite_core.seeding import stable_seed
+from dexlite_core.sim.runner import SimConfig, simulate
 
 
 def train_val_rows(table: GraspTable, split_of: dict[str, str], path: Path) -> tuple[GraspTable, GraspTable]:
@@ -67,9 +74,70 @@ def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir:
             "n_val": len(val_rows), **{f"val_{k}": v for k, v in result.final.items()}}
 
 
+def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptConfig, sim: SimConfig, checkpoint: Path,
+                 objects_dir: Path, stability_dir: Path, out_dir: Path) -> dict:
+    """``checkpoint`` with a refiner (:mod:`dexlite_core.model.refine`) written to ``out_dir/model.pt``.
+    Pairs: on every stable training object and scale, its ``transfers_per_object`` best matches from the
+    other objects' bank grasps, post-optimized (``postopt``) and simulated (``sim``; ``pairs.parquet``).
+    Check: ``sample``'s pure synthesis on the ``check_split`` objects after 0 .. ``passes`` passes, lift."""
+    device = resolve_device(config.device)
+    out_dir = Path(out_dir)
+    if config.transfers_per_object == 0:
+        write_checkpoint(out_dir / "model.pt", load_checkpoint_dict(checkpoint))
+        return {"pairs": 0}
+    model, meta = load_checkpoint(checkpoint, device)
+    train_groups = stable_groups(objects_dir, stability_dir, ("train",))
+    try:
+        check_groups = stable_groups(objects_dir, stability_dir, (config.check_split,))
+    except ValueError as exc:
+        raise ValueError(f"refine.check_split {config.check_split}: {exc} (split val needs objects.val_fraction > 0; "
+                         "or set refine.check_split: test)") from exc
+    codes = sorted({c for c, _ in train_groups + check_groups} | set(meta["bank_codes"]))
+    objects = load_object_set(objects_dir, codes, device=device)
+    point_index = input_point_index(objects, meta["n_points"])
+    hand = HandModel(device=device)
+    transfers = synthesize(model, meta["bank"], objects, point_index, train_groups,
+                           SampleConfig(n_per_object=config.transfers_per_object, seed=stable_seed(config.seed, "refine")),
+                           meta["couple_joints"], bank_codes=np.array(meta["bank_codes"], dtype=object)).table
+    refined = post_optimize(hand, objects, transfers, replace(postopt, seed=stable_seed(postopt.seed, "refine"))).table
+    run = simulate(refined, objects_dir, sim, desc="refine: pairs")
+    write_grasps(out_dir / "pairs.parquet", run.table)
+    passed = run.table.sim.success
+    if not passed.any():
+        raise ValueError(f"refine: none of {len(refined)} transfers passed {sim.tests}; set refine.transfers_per_object"
+                         " to 0 to ship the model without a refiner")
+    start, target = transfers.select(passed), refined.select(passed)
+    pairs = RefinerPairs(start.poses(device=device), target.poses(device=device),
+                         objects.index_of(list(start.object_code)), torch.as_tensor(start.scale, device=device))
+    refiner, seconds = train_refiner(hand, objects, pairs, config, meta["couple_joints"])
+    state = refiner_state(refiner, config)
+    write_checkpoint(out_dir / "model.pt", {**load_checkpoint_dict(checkpoint), "refiner": state})
+    check = {f"check_lift_passes_{p}": lift for p, lift in enumerate(
+        _check_passes(model, meta, Refinement(refiner, config.passes, hand), objects, point_index, check_groups, sample,
+                      objects_dir, sim))}
+    return {"transfers": len(refined), "pairs": len(pairs), "train_seconds": seconds, **check}
+
+
+def _check_passes(model, meta: dict, refinement: Refinement, objects, point_index, groups, sample: SampleConfig,
+                  objects_dir: Path, sim: SimConfig) -> list[float]:
+    """Lift success of pure synthesis on ``groups`` after 0 .. ``refinement.passes`` refinement passes."""
+    decoded = synthesize(model, meta["bank"], objects, point_index, groups, replace(sample, mode="pure"),
+                         meta["couple_joints"]).table
+    obj = objects.index_of(list(decoded.object_code))
+    scale = torch.as_tensor(decoded.scale, device=objects.device)
+    tables, pose = [decoded], decoded.poses(device=objects.device)
+    for _ in range(refinement.passes):
+        pose = replace(refinement, passes=1)(objects, pose, obj, scale)
+        tables.append(GraspTable.from_poses(decoded.object_code, decoded.scale, decoded.grasp_id, "cvae", pose))
+    run = simulate(GraspTable.concat(tables), objects_dir, replace(sim, tests=("lift",)), desc="refine: check")
+    return [float(part.mean()) for part in np.split(run.passed["lift"], len(tables))]
+
+
 def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, stability_dir: Path,
-                     filtered: Path, out_path: Path) -> dict:
-    """Pure synthesis on every stable test object and scale, or expansion of the training grasps."""
+                     filtered: Path, out_path: Path, decoded_path: Path) -> dict:
+    """Pure synthesis on every stable test object and scale (refined when the checkpoint has a refiner;
+    ``decoded_path``: the same grasps before it), or expansion of the training grasps (``decoded_path``
+    then holds them too)."""
     device = resolve_device(config.device)
     model, meta = load_checkpoint(checkpoint, device)
     objects_table = read_objects(objects_dir)
@@ -79,7 +147,7 @@ def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, 
         groups = stable_groups(objects_dir, stability_dir, ("test",))
         objects = load_object_set(objects_dir, sorted({c for c, _ in groups}), device=device)
         samples = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), groups, config,
-                             meta["couple_joints"])
+                             meta["couple_joints"], refinement=refinement_of(meta, device))
     else:
         training = split_rows(read_grasps(filtered), split_of, "train")
         objects = load_object_set(objects_dir, sorted(set(training.object_code)), device=device)
@@ -87,5 +155,6 @@ def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, 
         samples = expand(model, data, config, meta["couple_joints"])
     table = with_energies(samples.table, hand, objects, device)
     write_grasps(out_path, table)
+    write_grasps(decoded_path, table if samples.decoded is None else with_energies(samples.decoded, hand, objects, device))
     return {"n_grasps": len(table), "n_objects": len(set(table.object_code)), "mode": config.mode,
             "sample_grasps_per_s": len(table) / max(samples.seconds, 1e-9)}

@@ -23,6 +23,7 @@ from dexlite_core.conventions import HandPose
 from dexlite_core.data.grasps import GraspTable
 from dexlite_core.model.data import GraspData, anchor_points, distinct_clouds
 from dexlite_core.model.network import GraspCVAE
+from dexlite_core.model.refine import Refinement
 from dexlite_core.model.train import decoded_pose
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.seeding import deterministic_torch, stable_seed
@@ -62,6 +63,7 @@ class Samples:
     table: GraspTable
     seconds: float  #: network time (excludes loading)
     transfers: Transfers | None = None  #: pure synthesis only
+    decoded: GraspTable | None = None  #: pure synthesis with a refiner: the same rows as decoded, before it
 
 
 def _decode(model: GraspCVAE, cond: Tensor, anchor_xyz: Tensor, z: Tensor, couple: bool, batch: int) -> list[HandPose]:
@@ -72,7 +74,7 @@ def _decode(model: GraspCVAE, cond: Tensor, anchor_xyz: Tensor, z: Tensor, coupl
 
 def _table(objects: ObjectSet, obj: Tensor, scale: Tensor, grasp_id: np.ndarray, source: str,
            poses: list[HandPose]) -> GraspTable:
-    pose = HandPose(*(torch.cat([getattr(p, f) for p in poses]).cpu() for f in ("wrist_pos", "wrist_rot", "joints")))
+    pose = HandPose.concat(poses).to("cpu")
     codes = np.array(objects.codes, dtype=object)[obj.cpu().numpy()]
     return GraspTable.from_poses(codes, scale.cpu().numpy(), grasp_id, source, pose)
 
@@ -88,12 +90,14 @@ def best_matches(bank_condition: Tensor, conditions: Tensor, pool: int) -> tuple
 @torch.no_grad()
 def synthesize(model: GraspCVAE, bank: dict[str, Tensor], objects: ObjectSet, point_index: Tensor,
                groups: list[tuple[str, float]], config: SampleConfig, couple: bool,
-               bank_codes: np.ndarray | None = None) -> Samples:
+               bank_codes: np.ndarray | None = None, refinement: Refinement | None = None) -> Samples:
     """``n_per_object`` grasps for each (object, scale) in ``groups``, transferred from the grasp
     ``bank`` (module docstring): its ``n_per_object`` best matches in a seeded order (all of them,
     repeated, when the bank is smaller). Drawing from the 4 x n_per_object best instead lowered
     held-out lift from 13.8 to 6.2 % (bench/README.md). With ``bank_codes`` (the object of each
-    bank row) an object's own grasps are left out of its matches."""
+    bank row) an object's own grasps are left out of its matches. With a ``refinement`` (the
+    checkpoint's refiner, :mod:`dexlite_core.model.refine`) every decoded grasp is refined; the
+    decodings are kept beside (``Samples.decoded``)."""
     deterministic_torch()
     device = objects.device
     n = config.n_per_object
@@ -120,11 +124,17 @@ def synthesize(model: GraspCVAE, bank: dict[str, Tensor], objects: ObjectSet, po
     anchor_xyz = anchor_points(objects, point_index, obj[group], scale[group], anchor)
     condition = conditions[group, anchor]
     poses = _decode(model, condition, anchor_xyz, z, couple, config.batch_size)
+    grasp_id = np.tile(np.arange(n), len(groups))
+    decoded = None
+    if refinement is not None:
+        decoded = _table(objects, obj[group], scale[group], grasp_id, "cvae", poses)
+        poses = [refinement(objects, HandPose.concat(poses), obj[group], scale[group])]
     seconds = time.perf_counter() - start
-    table = _table(objects, obj[group], scale[group], np.tile(np.arange(n), len(groups)), "cvae", poses)
+    table = _table(objects, obj[group], scale[group], grasp_id, "cvae", poses)
     order = table.sort_order()
     index = torch.as_tensor(order, device=device)
-    return Samples(table.select(order), seconds, Transfers(source[index], condition[index], anchor_xyz[index]))
+    return Samples(table.select(order), seconds, Transfers(source[index], condition[index], anchor_xyz[index]),
+                   None if decoded is None else decoded.select(order))
 
 
 @torch.no_grad()

@@ -73,13 +73,18 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: Path, model: GraspCVAE, config: TrainConfig, val_loss: float,
-                    bank: dict[str, Tensor]) -> None:
+                    bank: dict[str, Tensor], bank_codes: list[str]) -> None:
+    """The model, its grasp bank and the object of each bank grasp (``bank_codes``)."""
+    write_checkpoint(path, {"model": model.state_dict(), "network": asdict(model.config), "n_points": config.n_points,
+                            "couple_joints": config.couple_joints, "step": config.steps, "val_loss": val_loss,
+                            "bank": {k: v.cpu() for k, v in bank.items()}, "bank_codes": list(bank_codes)})
+
+
+def write_checkpoint(path: Path, checkpoint: dict) -> None:
     # Through a buffer: torch.save names the archive after the file, and the temporary file's
     # random name would make identical checkpoints differ in bytes.
     buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "network": asdict(model.config), "n_points": config.n_points,
-                "couple_joints": config.couple_joints, "step": config.steps, "val_loss": val_loss,
-                "bank": {k: v.cpu() for k, v in bank.items()}}, buffer)
+    torch.save(checkpoint, buffer)
     write_bytes(path, buffer.getvalue())
 
 
@@ -107,12 +112,18 @@ def load_checkpoint(path: str | Path, device="cpu") -> tuple[GraspCVAE, dict]:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         model = GraspCVAE(NetworkConfig(**ckpt["network"]))
         model.load_state_dict(ckpt["model"])
-        if not {"condition", "mu", "logvar"} <= set(ckpt.get("bank", {})):
+        if not {"condition", "mu", "logvar"} <= set(ckpt.get("bank", {})) or "bank_codes" not in ckpt:
             raise KeyError("no grasp bank (a checkpoint of an older DexLite)")
     except Exception as exc:  # torch raises many types for damaged or foreign files
         raise CheckpointError(f"{path}: not a usable DexLite checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
                               "retrain with `dvc repro train`") from exc
     return model.to(device).eval(), {k: v for k, v in ckpt.items() if k != "model"}
+
+
+def load_checkpoint_dict(path: str | Path) -> dict:
+    """Every entry of a checkpoint that :func:`load_checkpoint` accepts, as stored (on CPU)."""
+    load_checkpoint(path)  # the checks and their messages
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _ramp(step: int, warmup: int) -> float:
@@ -259,7 +270,7 @@ def train(config: TrainConfig, train_data: GraspData, val_data: GraspData, check
         model.train()
         start = time.perf_counter()
     if rank == 0:
-        save_checkpoint(checkpoint, core, config, val["total"], grasp_bank(core, train_data))
+        save_checkpoint(checkpoint, core, config, val["total"], grasp_bank(core, train_data), train_data.codes())
     if world > 1:
         dist.barrier()
     return TrainResult(val, seen * world / max(busy, 1e-9), sum(p.numel() for p in core.parameters()))

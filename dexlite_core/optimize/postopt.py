@@ -20,6 +20,7 @@ from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set
 from dexlite_core.optimize.anneal import AnnealConfig, anneal
 from dexlite_core.optimize.problem import GraspProblem, GroupRandom
+from dexlite_core.params import build
 from dexlite_core.seeding import deterministic_torch, stable_seed
 
 DESCENT = AnnealConfig(steps=150, step_size=0.003, step_size_end=0.0002, temperature=0.0, temperature_end=0.0,
@@ -45,6 +46,15 @@ class PostOptConfig:
 class PostOptResult:
     table: GraspTable  #: refined grasps (source "postopt"), energies filled
     seconds: float
+
+
+#: The postopt keys other stages reuse (engine, refine; dvc.yaml lists the same): not keep_per_object.
+DESCENT_KEYS = ("anneal", "weights", "couple_joints", "batch_size", "seed", "device")
+
+
+def descent_config(postopt_params: dict) -> PostOptConfig:
+    """The descent other stages run on their own candidates, from params.yaml's ``postopt`` section."""
+    return build(PostOptConfig, {k: postopt_params[k] for k in DESCENT_KEYS if k in postopt_params}, "postopt")
 
 
 def _group_random(part: GraspTable, seed: int, device) -> GroupRandom:
@@ -74,7 +84,7 @@ def post_optimize(hand: HandModel, objects: ObjectSet, table: GraspTable, config
         poses.append(HandPose.from_vector(result.pose).to("cpu"))
         energies.append(torch.stack([result.terms.fc, result.terms.dis, result.terms.pen, result.terms.spen,
                                      result.terms.joints], 1).cpu().numpy())
-    pose = HandPose(*(torch.cat([getattr(p, f) for p in poses]) for f in ("wrist_pos", "wrist_rot", "joints")))
+    pose = HandPose.concat(poses)
     refined = GraspTable.from_poses(table.object_code, table.scale, table.grasp_id, "postopt", pose,
                                     np.concatenate(energies))
     return PostOptResult(refined, seconds)

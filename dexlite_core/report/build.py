@@ -24,7 +24,7 @@ METRIC_ROWS = (("lift_success", "lift success"), ("six_dir_suc1", "six-direction
                ("q1", "Q1 (mu 0.6)"), ("h_mean", "joint entropy H mean (nats)"),
                ("pca_top3_share", "variance in 3 principal components"), ("n_grasps", "grasps"))
 #: evaluate.json's sets (dexlite_core.evaluate.SETS) and their column headings.
-SET_LABELS = {"recon": "recon (train)", "train_raw": "train raw", "raw": "raw (held-out)",
+SET_LABELS = {"recon": "recon (train)", "train_raw": "train raw", "decoded": "decoded (held-out)", "raw": "raw (held-out)",
               "postopt_all": "post-opt all", "postopt": "post-opt kept", "dataset": "dataset"}
 
 
@@ -116,7 +116,7 @@ def build_report(inputs: ReportInputs, out_path: Path, thumbs_per_object: int = 
     page.heading("Lift success by held-out object")
     rows = _read_csv(Path(inputs.eval_dir) / "success_by_object.csv")
     fig = go.Figure()
-    for stage in ("raw", "postopt_all", "postopt"):
+    for stage in ("decoded", "raw", "postopt_all", "postopt"):
         sel = [r for r in rows if r["stage"] == stage]
         fig.add_bar(y=[r["object_code"] for r in sel], x=[float(r["lift_success"]) for r in sel], name=stage,
                     orientation="h")
