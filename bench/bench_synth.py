@@ -1,6 +1,7 @@
-"""Synthesis throughput with the pipeline's trained model: grasps/s for sampling alone and for
-sampling + post-optimization (150 descent steps), 1024 grasps on the held-out objects.
-Needs `make run` (or `dvc repro train`) first. Writes bench/results/bench_synth.json.
+"""Synthesis throughput with the pipeline's final model: grasps/s for sampling as shipped (decoding
+and the refiner's passes), for decoding alone (no refiner, the same run), and for sampling +
+post-optimization (150 descent steps), 1024 grasps on the held-out objects.
+Needs `make run` (or `dvc repro refine`) first. Writes bench/results/bench_synth.json.
 """
 from __future__ import annotations
 
@@ -11,19 +12,20 @@ from common import REPO, devices, median_seconds, write_results
 
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import input_point_index
+from dexlite_core.model.refine import refinement_of
 from dexlite_core.model.sample import SampleConfig, synthesize
 from dexlite_core.model.train import load_checkpoint
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
 
-CHECKPOINT = REPO / "data/model/model.pt"
+CHECKPOINT = REPO / "data/refine/model.pt"
 OBJECTS = REPO / "data/objects"
 N_GRASPS = 1024
 
 
 def main() -> None:
     if not CHECKPOINT.exists():
-        sys.exit(f"{CHECKPOINT} is missing: run `make run` (or `dvc repro train`) first")
+        sys.exit(f"{CHECKPOINT} is missing: run `make run` (or `dvc repro refine`) first")
     table = read_objects(OBJECTS)
     codes = sorted(table.object_code[table.split == "test"])
     groups = [(c, s) for c in codes for s in (0.06, 0.08)]
@@ -34,10 +36,16 @@ def main() -> None:
         objects = load_object_set(OBJECTS, codes, device=device)
         index = input_point_index(objects, meta["n_points"])
         config = SampleConfig(n_per_object=per_group, device=device)
-        samples = synthesize(model, meta["bank"], objects, index, groups, config, meta["couple_joints"])
+        refinement = refinement_of(meta, device)
+
+        def sample(refine=refinement):
+            return synthesize(model, meta["bank"], objects, index, groups, config, meta["couple_joints"],
+                              refinement=refine)
+
+        samples = sample()
         n = len(samples.table)
-        sample_s = median_seconds(lambda: synthesize(model, meta["bank"], objects, index, groups, config, meta["couple_joints"]),
-                                  repeats=5, device=device)
+        sample_s = median_seconds(sample, repeats=5, device=device)
+        figures[f"{device}_decode_grasps_per_s"] = n / median_seconds(lambda: sample(None), repeats=5, device=device)
         start = time.perf_counter()
         post_optimize(HandModel(device=device), objects, samples.table, PostOptConfig(device=device))
         post_s = time.perf_counter() - start

@@ -106,7 +106,7 @@ def table_metrics(table: GraspTable, passed: dict[str, np.ndarray], hand: HandMo
 
 def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig, inputs: EvaluateInputs,
                    out_dir: Path) -> dict:
-    """Simulate and measure the six sets (module docstring); metrics side by side, one dict per set."""
+    """Simulate and measure the seven sets (module docstring); metrics side by side, one dict per set."""
     device = resolve_device(config.device)
     objects_table = read_objects(inputs.objects_dir)
     split_of = dict(zip(objects_table.object_code, objects_table.split))
