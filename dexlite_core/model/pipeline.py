@@ -78,7 +78,8 @@ def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptCo
                  objects_dir: Path, stability_dir: Path, out_dir: Path) -> dict:
     """``checkpoint`` with a refiner (:mod:`dexlite_core.model.refine`) written to ``out_dir/model.pt``.
     Pairs: on every stable training object and scale, its ``transfers_per_object`` best matches from the
-    other objects' bank grasps, post-optimized (``postopt``) and simulated (``sim``; ``pairs.parquet``).
+    other objects' bank grasps, post-optimized (``postopt``) and simulated (``sim``; ``pairs.parquet``); each
+    that passes is a pair (transfer -> the grasp it became), and that grasp is also a fixed point.
     Check: ``sample``'s pure synthesis on the ``check_split`` objects after 0 .. ``passes`` passes, lift."""
     device = resolve_device(config.device)
     out_dir = Path(out_dir)
@@ -109,7 +110,7 @@ def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptCo
     start, target = transfers.select(passed), refined.select(passed)
     pairs = RefinerPairs(start.poses(device=device), target.poses(device=device),
                          objects.index_of(list(start.object_code)), torch.as_tensor(start.scale, device=device))
-    refiner, seconds = train_refiner(hand, objects, pairs, config, meta["couple_joints"])
+    refiner, seconds = train_refiner(hand, objects, pairs.with_fixed_points(), config, meta["couple_joints"])
     state = refiner_state(refiner, config)
     write_checkpoint(out_dir / "model.pt", {**load_checkpoint_dict(checkpoint), "refiner": state})
     check = {f"check_lift_passes_{p}": lift for p, lift in enumerate(
