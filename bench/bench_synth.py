@@ -46,6 +46,7 @@ def main() -> None:
         n = len(samples.table)
         sample_s = median_seconds(sample, repeats=5, device=device)
         figures[f"{device}_decode_grasps_per_s"] = n / median_seconds(lambda: sample(None), repeats=5, device=device)
+        figures[f"{device}_refiner_passes"] = 0 if refinement is None else refinement.passes
         start = time.perf_counter()
         post_optimize(HandModel(device=device), objects, samples.table, PostOptConfig(device=device))
         post_s = time.perf_counter() - start

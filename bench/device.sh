@@ -94,7 +94,7 @@ EOF
 
 if ((SMOKE)); then smoke=(--smoke 3); else smoke=(); fi
 # A checkout's own data/ is used as it is and never changed (the inputs fill only what is missing).
-[[ -e data/model/model.pt ]] && carried_model=0 || carried_model=1
+[[ -e data/refine/model.pt ]] && carried_model=0 || carried_model=1
 SCRATCH=$(mktemp -d)
 part inputs 120 "$PYTHON" bench/device_inputs.py install --src "$INPUTS" --workers "$(nproc)" "${smoke[@]}"
 
@@ -116,14 +116,14 @@ part device_train $((($(left) - 75) / SCALE)) "$PYTHON" bench/device_train.py "$
   --out "$OUT/device_train.json" --save-checkpoint "$SCRATCH/device_model.pt"
 
 # bench_synth needs a checkpoint of this tree's network: the carried one, else the one just trained.
-loads='from dexlite_core.model.train import load_checkpoint; load_checkpoint("data/model/model.pt")'
+loads='from dexlite_core.model.train import load_checkpoint; load_checkpoint("data/refine/model.pt")'
 if ((carried_model)) && ! "$PYTHON" -c "$loads" 2>/dev/null; then
   if [[ -f $SCRATCH/device_model.pt ]]; then
-    echo "== the carried data/model/model.pt does not load with this tree's network:" \
-      "bench_synth uses device_train's checkpoint"
-    mv data/model/model.pt data/model/model.carried.pt && cp "$SCRATCH/device_model.pt" data/model/model.pt
+    echo "== the carried data/refine/model.pt does not load with this tree's network:" \
+      "bench_synth uses device_train's checkpoint (no refiner: its *_refiner_passes key says 0)"
+    mv data/refine/model.pt data/refine/model.carried.pt && cp "$SCRATCH/device_model.pt" data/refine/model.pt
   else
-    echo "== data/model/model.pt does not load with this tree's network and device_train left none"
+    echo "== data/refine/model.pt does not load with this tree's network and device_train left none"
   fi
 fi
 part bench_synth 90 "$PYTHON" bench/bench_synth.py

@@ -4,7 +4,7 @@
 
     objects/             data/objects without its 4 MiB sdf.npy grids (mesh.obj, cloud.npy, tables)
     filtered/, curated/  grasps.parquet of the pipeline (bench_train, bench/device_train.py)
-    model/model.pt       the pipeline's checkpoint (bench_synth)
+    refine/model.pt      the pipeline's final checkpoint, its refiner included (bench_synth)
     dexgraspnet-sample/  ../shared/dexgraspnet-sample, when there (bench_energy's *_dgn_* keys)
     site/                data files of two locked packages that the benchmarked code reads but never
                          imports: the catalog meshes of pybullet_data (pybullet's wheel is ~100 MiB)
@@ -57,7 +57,7 @@ def prepare(out: Path) -> None:
     from dexlite_core.objects.catalog import RANDOM_URDF_IDS
 
     data = REPO / "data"
-    needed = [data / "objects" / "objects.parquet", data / "model" / "model.pt"] + [data / t for t in GRASP_TABLES]
+    needed = [data / "objects" / "objects.parquet", data / "refine" / "model.pt"] + [data / t for t in GRASP_TABLES]
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
         sys.exit(f"missing {missing}: run `make run` first")
@@ -83,7 +83,7 @@ def prepare(out: Path) -> None:
             manifest["sdf_sha256"][path.name] = hashlib.sha256((path / "sdf.npy").read_bytes()).hexdigest()
     for table in GRASP_TABLES:
         _copy(data / table, out / table)
-    _copy(data / "model" / "model.pt", out / "model" / "model.pt")
+    _copy(data / "refine" / "model.pt", out / "refine" / "model.pt")
     sample = REPO.parent / "shared" / "dexgraspnet-sample"
     if (sample / "dataset").is_dir():
         _copy(sample, out / "dexgraspnet-sample")
@@ -156,7 +156,7 @@ def install(src: Path, workers: int, smoke: int) -> None:
         same = sum(expected.get(code) == digest for code, digest in sums.items())
         print(f"{objects}: {len(rows)} objects, sdf.npy recomputed in {time.perf_counter() - start:.1f} s "
               f"with {workers} processes; {same} of {len(rows)} grids bit-identical to the stage's")
-    for rel in GRASP_TABLES + ("model/model.pt",):
+    for rel in GRASP_TABLES + ("refine/model.pt",):
         if not (data / rel).exists():
             _copy(src / rel, data / rel)
             if smoke and rel.endswith(".parquet"):
