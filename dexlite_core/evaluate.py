@@ -122,8 +122,8 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig,
     pick = _subset_index(len(raw), config.raw_max, config.seed)
     sets = {**model_sets(inputs.checkpoint, objects, training, _subset(dataset, config.recon_max, config.seed),
                          replace(sample, mode="pure", n_per_object=config.train_raw_per_object), device),
-            "decoded": decoded.select(pick), "raw": raw.select(pick), "postopt_all": refined.select(pick), "postopt": read_grasps(inputs.postopt),
-            "dataset": dataset}
+            "decoded": decoded.select(pick), "raw": raw.select(pick), "postopt_all": refined.select(pick),
+            "postopt": read_grasps(inputs.postopt), "dataset": dataset}
     runs = simulate_sets(sets, inputs.objects_dir, sim)  # in SETS order
     metrics = {name: table_metrics(run.table, run.passed, hand, objects, config, device) for name, run in runs.items()}
     if config.dgb_max:
