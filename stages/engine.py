@@ -17,6 +17,7 @@ from dexlite_core.optimize.postopt import descent_config
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig
 
+
 def main(checkpoint, filtered, objects_dir, stability_dir, out_dir, metrics_path) -> None:
     params = load_params()
     config = build(EngineConfig, params["engine"], "engine")

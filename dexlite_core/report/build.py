@@ -24,8 +24,8 @@ METRIC_ROWS = (("lift_success", "lift success"), ("six_dir_suc1", "six-direction
                ("q1", "Q1 (mu 0.6)"), ("h_mean", "joint entropy H mean (nats)"),
                ("pca_top3_share", "variance in 3 principal components"), ("n_grasps", "grasps"))
 #: evaluate.json's sets (dexlite_core.evaluate.SETS) and their column headings.
-SET_LABELS = {"recon": "recon (train)", "train_raw": "train raw", "decoded": "decoded (held-out)", "raw": "raw (held-out)",
-              "postopt_all": "post-opt all", "postopt": "post-opt kept", "dataset": "dataset"}
+SET_LABELS = {"recon": "recon (train)", "train_raw": "train raw", "decoded": "decoded (held-out)",
+              "raw": "raw (held-out)", "postopt_all": "post-opt all", "postopt": "post-opt kept", "dataset": "dataset"}
 
 
 @dataclass(frozen=True)
