@@ -10,9 +10,9 @@
    the DexGraspBench-like test (sim.dgb) as an outside reference. Keys ``cpu_made_<shape>_<rate>``,
    ``cpu_made_<shape>_dgb_released`` and ``..._lift_agrees_dgb`` (share of grasps both verdicts match).
 3. The lever of large objects, controlled: 150 of DexGraspNet's released grasps, the object's
-   centre of mass (and with it the point whose rise and slip the lift judges) moved 0-10 cm from
-   the grasp's contact centroid in a random direction; same geometry, mass and inertia tensor;
-   lift as in 1. Large and flat objects are held far from their centre. Keys ``cpu_lever_<d>cm_lift``.
+   centre of mass moved 0-14 cm from the grasp point in a random direction; same geometry, mass
+   and inertia tensor; lift as in 1. Large and flat objects are held far from their centre (a
+   DexGraspNet plate at scale 0.15 held at its rim: 14 cm). Keys ``cpu_lever_<d>cm_lift``.
 
 Writes bench/results/bench_validity.json. ~10 minutes on 2 cores.
 """
@@ -78,19 +78,15 @@ def made_shapes(config: SimConfig, tmp: Path) -> dict[str, float]:
     return {"made_" + k: v for k, v in rates.items()}
 
 
-def contact_centroid(sim: GraspSimulator, pose: tuple[np.ndarray, ...]) -> np.ndarray | None:
-    """Mean hand-object contact point after closing, object frame (m); None for a grasp that fails
-    the initial-penetration gate or closes on nothing (no lever to speak of)."""
+def grasp_point(sim: GraspSimulator, pose: tuple[np.ndarray, ...]) -> np.ndarray | None:
+    """The grasp point after closing (object frame, m); None for a grasp that fails the
+    initial-penetration gate or closes on nothing (no lever to speak of)."""
     if sim.close(*pose) > sim.config.max_penetration:
         return None
-    d = sim.data
-    points = [c.pos for c in d.contact[:d.ncon] if (c.geom1 in sim.obj_geoms) != (c.geom2 in sim.obj_geoms)]
-    if not points:
-        return None
-    return d.xmat[sim.obj].reshape(3, 3).T @ (np.mean(points, axis=0) - d.xpos[sim.obj])
+    return sim.grasp_point()
 
 
-def lever_arm(config: SimConfig, tmp: Path, n: int = 150, offsets_cm: tuple[int, ...] = (0, 3, 6, 10)) -> dict[str, float]:
+def lever_arm(config: SimConfig, tmp: Path, n: int = 150, offsets_cm: tuple[int, ...] = (0, 3, 6, 10, 14)) -> dict[str, float]:
     table = released_sample(tmp)
     rng = np.random.default_rng(0)
     rows = np.sort(rng.choice(len(table), n, replace=False))
@@ -102,14 +98,13 @@ def lever_arm(config: SimConfig, tmp: Path, n: int = 150, offsets_cm: tuple[int,
         code, scale = table.object_code[row], float(table.scale[row])
         pieces, solid = read_pieces(tmp / code / "decomposed.obj"), read_pieces(tmp / code / "mesh.obj")[0]
         pose = table.wrist_pos[row].astype(float), table.wrist_quat[row].astype(float), table.joints[row].astype(float)
-        centroid = contact_centroid(GraspSimulator(pieces, solid, scale, grasp), pose)
-        if centroid is None:
+        point = grasp_point(GraspSimulator(pieces, solid, scale, grasp), pose)
+        if point is None:
             continue
         for d in offsets_cm:
-            # The object frame re-centred on the moved centre of mass, where the lift measures the
-            # object's rise and slip, as it does at a large object's centre; same inertia tensor
-            # (the scene reads only these three of the solid).
-            com = centroid + d / 100 * direction
+            # The object frame re-centred on the moved centre of mass; same inertia tensor (the
+            # scene reads only these three of the solid).
+            com = point + d / 100 * direction
             moved = [p.copy().apply_translation(-com / scale) for p in pieces]
             mass = SimpleNamespace(center_mass=np.zeros(3), moment_inertia=solid.moment_inertia, volume=solid.volume)
             passed[d].append(GraspSimulator(moved, mass, scale, grasp).lift(pose[0] - com, *pose[1:]).success)
