@@ -14,7 +14,7 @@
    and inertia tensor; lift as in 1. Large and flat objects are held far from their centre (a
    DexGraspNet plate at scale 0.15 held at its rim: 14 cm). Keys ``cpu_lever_<d>cm_lift``.
 
-Writes bench/results/bench_validity.json. ~10 minutes on 2 cores.
+Writes bench/results/bench_validity.json. 3-4 minutes on 2 cores.
 """
 from __future__ import annotations
 
