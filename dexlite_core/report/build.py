@@ -99,8 +99,8 @@ def build_report(inputs: ReportInputs, out_path: Path, thumbs_per_object: int = 
     evaluation = metrics["evaluate"]
     page = Page("DexLite report")
     page.paragraph("Grasps synthesized for objects the model never saw, refined by post-optimization and judged in "
-                   "MuJoCo (lift: the hand rises 10 cm and the object must follow; six-direction: a force of the "
-                   "object's weight along +-x, +-y, +-z).")
+                   "MuJoCo (lift: the hand rises 10 cm and the object must follow without slipping or turning in "
+                   "the hand; six-direction: a force of the object's weight along +-x, +-y, +-z).")
     page.heading("Fit, held-out and dataset grasps")
     page.paragraph("Training objects: recon = training grasps encoded and decoded from their posterior mean (does "
                    "the model fit its data?), train raw = pure synthesis. Held-out objects: raw = pure synthesis, "
