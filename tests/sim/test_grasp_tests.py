@@ -81,12 +81,15 @@ def test_the_verdict_does_not_depend_on_where_the_object_frame_is(mug):
     shift = np.array([0.2, 0.0, 0.0])  # m
     far_pieces = [p.copy().apply_translation(shift / 0.08) for p in pieces]
     far_solid = solid.copy().apply_translation(shift / 0.08)
-    near, far = GraspSimulator(pieces, solid, 0.08, UNCOUPLED), GraspSimulator(far_pieces, far_solid, 0.08, UNCOUPLED)
+    near = GraspSimulator(pieces, solid, 0.08, UNCOUPLED)
+    far = GraspSimulator(far_pieces, far_solid, 0.08, UNCOUPLED)
     for i in range(4):
-        pos, quat, joints = rows.wrist_pos[i].astype(float), rows.wrist_quat[i].astype(float), rows.joints[i].astype(float)
+        pos, quat, joints = (rows.wrist_pos[i].astype(float), rows.wrist_quat[i].astype(float),
+                             rows.joints[i].astype(float))
         a, b = near.lift(pos, quat, joints), far.lift(pos + shift, quat, joints)
         assert (a.success, a.reason) == (b.success, b.reason)
-        assert abs(a.obj_disp - b.obj_disp) < 2e-3 and abs(a.obj_rot - b.obj_rot) < 2  # the same physics, up to rounding
+        # The same physics, up to rounding.
+        assert abs(a.obj_disp - b.obj_disp) < 2e-3 and abs(a.obj_rot - b.obj_rot) < 2
 
 
 def test_six_dir_reports_directions(mug):
