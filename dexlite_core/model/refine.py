@@ -81,8 +81,8 @@ class GraspRefiner(nn.Module):
         """``pose`` with the network's output (B, OUTPUT_DIM) applied in its palm frame."""
         position = pose.wrist_pos + torch.einsum("bij,bj->bi", pose.wrist_rot, out[:, :3] / 100)
         rotation = pose.wrist_rot @ rot6d_to_matrix(self.identity_6d + out[:, 3:9])
-        joints = torch.maximum(torch.minimum(pose.joints + out[:, 9:] * self.joint_half, self.joint_mid
-                                             + self.joint_half), self.joint_mid - self.joint_half)
+        joints = torch.clamp(pose.joints + out[:, 9:] * self.joint_half, self.joint_mid - self.joint_half,
+                             self.joint_mid + self.joint_half)
         return HandPose(position, rotation, couple_joints(joints) if self.couple else joints)
 
     def step(self, hand: HandModel, objects: ObjectSet, pose: HandPose, obj: Tensor, scale: Tensor) -> HandPose:

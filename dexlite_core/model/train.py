@@ -105,6 +105,18 @@ def grasp_bank(model: GraspCVAE, data: GraspData, batch: int = 4096) -> dict[str
 
 def load_checkpoint(path: str | Path, device="cpu") -> tuple[GraspCVAE, dict]:
     """The model and the checkpoint's metadata; loads tensors and plain data only."""
+    model, ckpt = _read_checkpoint(path, device)
+    return model.to(device).eval(), {k: v for k, v in ckpt.items() if k != "model"}
+
+
+def load_checkpoint_dict(path: str | Path) -> dict:
+    """Every entry of a checkpoint that :func:`load_checkpoint` accepts, as stored (on CPU)."""
+    return _read_checkpoint(path, "cpu")[1]
+
+
+def _read_checkpoint(path: str | Path, device) -> tuple[GraspCVAE, dict]:
+    """The checkpoint's model and every entry, checked: a clear error for a missing, damaged,
+    foreign or older file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint there; train one with `make run` (or `dvc repro train`)")
@@ -117,13 +129,7 @@ def load_checkpoint(path: str | Path, device="cpu") -> tuple[GraspCVAE, dict]:
     except Exception as exc:  # torch raises many types for damaged or foreign files
         raise CheckpointError(f"{path}: not a usable DexLite checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
                               "retrain with `dvc repro train`") from exc
-    return model.to(device).eval(), {k: v for k, v in ckpt.items() if k != "model"}
-
-
-def load_checkpoint_dict(path: str | Path) -> dict:
-    """Every entry of a checkpoint that :func:`load_checkpoint` accepts, as stored (on CPU)."""
-    load_checkpoint(path)  # the checks and their messages
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return model, ckpt
 
 
 def _ramp(step: int, warmup: int) -> float:
