@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import os
 
-import numpy as np
 import torch
 
 
@@ -12,14 +11,6 @@ def stable_seed(*parts) -> int:
     """A 63-bit seed from any printable parts, e.g. ``stable_seed(seed, "curate", code)``."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
-
-
-def torch_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def numpy_generator(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
 
 
 def deterministic_torch() -> None:

@@ -119,9 +119,6 @@ class GraspTable:
                         quat_to_matrix(torch.as_tensor(self.wrist_quat, dtype=torch.float64)).to(device, dtype),
                         torch.as_tensor(self.joints, dtype=dtype, device=device))
 
-    def energy(self, column: str) -> np.ndarray:
-        return self.energies[:, ENERGY_COLUMNS.index(column)]
-
     def select(self, index) -> "GraspTable":
         """Rows by boolean mask or integer index."""
         sim = None if self.sim is None else SimColumns(*(getattr(self.sim, f.name)[index] for f in fields(SimColumns)))

@@ -9,13 +9,14 @@ The data (built once into --data, ~1 min on 1 core): 3 catalog objects at scales
 the lift filter. Prints one JSON line per run; bench/README.md ("CVAE fit: diagnosis") keeps
 the figures.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/fit_diagnosis.py --n 16 --steps 600
+    OMP_NUM_THREADS=1 .venv/bin/python bench/probes/fit_diagnosis.py --n 16 --steps 600
     ... --steps 180 --eval-every 1 --kl 0.01 --kl-warmup 20 --energy 0.1 --energy-warmup 10   # as shipped before
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common import REPO  # noqa: F401  (puts the checkout first on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for common.py
+from common import REPO  # noqa: E402, F401  (puts the checkout first on sys.path)
 
 from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import EnergyWeights

@@ -5,10 +5,10 @@ Seed-grasp optimization (the curate stage's code path) on the first 6 training o
 number of accepted grasps and a hash of their poses. Run it under different settings and compare
 hashes, e.g.:
 
-    .venv/bin/python bench/repro_probe.py                          # reference
-    OMP_NUM_THREADS=1 .venv/bin/python bench/repro_probe.py        # thread count
-    ATEN_CPU_CAPABILITY=avx2 .venv/bin/python bench/repro_probe.py # torch's CPU kernels
-    .venv/bin/python bench/repro_probe.py --scale 0.0600001        # sensitivity: a 2e-6 change
+    .venv/bin/python bench/probes/repro_probe.py                          # reference
+    OMP_NUM_THREADS=1 .venv/bin/python bench/probes/repro_probe.py        # thread count
+    ATEN_CPU_CAPABILITY=avx2 .venv/bin/python bench/probes/repro_probe.py # torch's CPU kernels
+    .venv/bin/python bench/probes/repro_probe.py --scale 0.0600001        # sensitivity: a 2e-6 change
 
 The optimizer is chaotic (the last line changes the result), so an equal hash means the setting
 did not change a single rounding on this path. Findings: bench/README.md, "Reproducibility".

@@ -1,7 +1,7 @@
 """Can the decoder learn to adapt a transferred grasp? (issue 10, bench/README.md "What the decoder adds")
 
 Pure synthesis decodes a training grasp's latent at a new object's point and gets back a rigid copy
-of that grasp (bench/transfer_probe.py). This probe gives the decoder targets for the adaptation:
+of that grasp (bench/probes/transfer_probe.py). This probe gives the decoder targets for the adaptation:
 every training grasp of the bank is transferred to the *other* training objects (synth's 32 best
 matches per object and scale, its own object excluded), post-optimized as the postopt stage does
 and simulated (lift); each one that passes is a pair (source latent, new condition) -> grasp. The
@@ -22,7 +22,7 @@ local feature knows nothing of the object's thickness around it. The bank's late
 (the encoder is not used for transfer), its conditions are recomputed after training, and the
 held-out objects are matched again with them.
 
-Usage: .venv/bin/python bench/cross_reconstruction_probe.py [--extra-objects N] [--train-pointnet]
+Usage: .venv/bin/python bench/probes/cross_reconstruction_probe.py [--extra-objects N] [--train-pointnet]
 """
 import argparse
 import copy
@@ -33,7 +33,9 @@ from pathlib import Path
 
 import pybullet_data
 import torch
-from common import REPO, write_results
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for common.py
+from common import REPO, write_results  # noqa: E402
 
 from dexlite_core.data.curate import stable_groups
 from dexlite_core.data.grasps import GraspTable, read_grasps

@@ -12,15 +12,18 @@ and the decoder once more with a bank of half the training objects (two halves):
 grows with the data to transfer from. Lift only (sim params as shipped); needs `make run`'s data.
 Writes bench/results/transfer_probe.json.
 
-Usage: .venv/bin/python bench/transfer_probe.py
+Usage: .venv/bin/python bench/probes/transfer_probe.py
 """
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, write_results
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for common.py
+from common import REPO, write_results  # noqa: E402
 
 from dexlite_core.conventions import HandPose
 from dexlite_core.data.curate import stable_groups
