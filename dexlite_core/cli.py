@@ -53,9 +53,10 @@ def _show(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from dexlite_core.data.dexgraspbench import export_dexgraspbench
     from dexlite_core.data.grasps import read_grasps
-    from dexlite_core.sim.dgb import Stages
+    from dexlite_core.params import build, load_section
+    from dexlite_core.sim.dgb import DgbTestConfig
 
-    stages = Stages.from_params(args.params)
+    stages = build(DgbTestConfig, load_section("sim", args.params).get("dgb"), "sim.dgb").stages
     summary = export_dexgraspbench(read_grasps(args.table), Path(args.objects), Path(args.out), stages)
     print(f"wrote {summary.grasp_files} grasp files and {summary.objects} objects to {args.out} (pre-grasp opened "
           f"{stages.pregrasp_open:g} rad, squeeze {stages.squeeze:g} rad); evaluate them from a DexGraspBench checkout "

@@ -62,17 +62,17 @@ from dexlite_core.sim.runner import SimConfig, simulate
 
 @dataclass(frozen=True)
 class EngineConfig:
-    rounds: int = 0  #: expand -> post-optimize -> filter -> merge -> retrain rounds; 0 = off (model passed through)
+    rounds: int = 2  #: expand -> post-optimize -> filter -> merge -> retrain rounds; 0 = off (model passed through)
     expansions: int = 4  #: decodings per training grasp and round
     temperature: float = 1.0  #: std of the noise added to the posterior mean
     neighbour_fraction: float = 0.5  #: share of decodings moved to one of the 8 nearest network points
     keep_fraction: float = 0.5  #: share of each (object, scale)'s refined candidates, lowest E_post, simulated
     check_split: str = "val"  #: objects of the held-out check: val (unseen in training, so the rounds can be
     #: chosen on it without touching the test objects) or test
-    heldout_per_object: int = 16  #: held-out check: pure samples per stable object of check_split and scale
-    heldout_keep: int = 4  #: of those, the lowest-E_post per object and scale (heldout_kept_success)
+    heldout_per_object: int = 32  #: held-out check: pure samples per stable object of check_split and scale
+    heldout_keep: int = 8  #: of those, the lowest-E_post per object and scale (heldout_kept_success)
     batch_size: int = 4096  #: network decodings per batch
-    retrain_steps: int = 0  #: 0: each round retrains from scratch (train.steps); > 0: continues from the previous model
+    retrain_steps: int = 2000  #: 0: each round retrains from scratch (train.steps); > 0: continues from the previous model
     seed: int = 0
     device: str = "auto"  #: sampling (training and post-optimization use their own sections' devices)
     adapt: AdaptConfig = field(default_factory=AdaptConfig)  #: after each retraining (transfers_per_object 0: off)

@@ -1,7 +1,7 @@
 """params.yaml sections -> typed, validated config dataclasses.
 
-Stage scripts call :func:`load_section` and :func:`build`; library code only ever sees the
-frozen dataclasses. Unknown keys (typos) and wrong types fail with the key's full name.
+Stage scripts and the CLI call :func:`load_params` and :func:`build`; library code only ever sees
+the frozen dataclasses and never reads params.yaml. Unknown keys (typos) and wrong types fail with the key's full name.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import sys
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,7 +41,7 @@ def load_section(name: str, path: str | Path = "params.yaml") -> dict:
     return params[name] or {}
 
 
-def build(cls: type[C], values: dict | None, prefix: str) -> C:
+def build(cls: type[C], values: Mapping | None, prefix: str) -> C:
     """Instantiate dataclass ``cls`` from a mapping, recursing into nested dataclasses."""
     values = dict(values or {})
     hints = typing.get_type_hints(cls)
@@ -59,7 +60,7 @@ def build(cls: type[C], values: dict | None, prefix: str) -> C:
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
+        if not isinstance(value, Mapping):
             raise ParamsError(f"{key} must be a mapping, got {value!r}")
         return build(hint, value, key)
     if origin in (typing.Union, types.UnionType):

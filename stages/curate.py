@@ -14,10 +14,14 @@ from dexlite_core.data.files import write_json
 from dexlite_core.params import build, load_params
 
 
+def settings(params) -> CurateConfig:
+    section = dict(params["curate"])
+    section["source"] = {"kind": section.pop("source"), "dexgraspnet_root": section.pop("dexgraspnet_root")}
+    return build(CurateConfig, section, "curate")
+
+
 def main(objects_dir: str, stability_dir: str, out_dir: str, metrics_path: str) -> None:
-    section = dict(load_params()["curate"])
-    section["source"] = {"kind": section.pop("source", "optimize"), "dexgraspnet_root": section.pop("dexgraspnet_root", None)}
-    config = build(CurateConfig, section, "curate")
+    config = settings(load_params())
     metrics = curate(config, Path(objects_dir), Path(stability_dir), Path(out_dir))
     write_json(metrics_path, metrics)
     rate = f", {metrics['acceptance_rate']:.1%} of {metrics['attempts']} attempts, {metrics['accepted_per_s']:.2f}/s" \

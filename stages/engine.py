@@ -10,24 +10,24 @@ from _bootstrap import use_project_python
 
 use_project_python()  # before dexlite_core is imported
 
+from _configs import descent_config, sim_config
 from dexlite_core.data.files import write_json
 from dexlite_core.engine import EngineConfig, EngineInputs, StageConfigs, engine_stage
 from dexlite_core.model.train import TrainConfig
-from dexlite_core.optimize.postopt import descent_config
 from dexlite_core.params import build, load_params
-from dexlite_core.sim.runner import SimConfig
+
+
+def settings(params) -> tuple[EngineConfig, StageConfigs]:
+    train = dict(params["train"])
+    train.pop("launcher")  # the engine retrains in this process
+    stages = StageConfigs(train=build(TrainConfig, train, "train"), postopt=descent_config(params),
+                          sim=sim_config(params, params["filter"]["tests"]),
+                          synth_temperature=float(params["synth"]["temperature"]))
+    return build(EngineConfig, params["engine"], "engine"), stages
 
 
 def main(checkpoint, filtered, objects_dir, stability_dir, out_dir, metrics_path) -> None:
-    params = load_params()
-    config = build(EngineConfig, params["engine"], "engine")
-    train = dict(params["train"])
-    train.pop("launcher", None)  # the engine retrains in this process
-    stages = StageConfigs(
-        train=build(TrainConfig, train, "train"),
-        postopt=descent_config(params["postopt"]),
-        sim=build(SimConfig, {**params["sim"], "tests": params["filter"]["tests"]}, "sim"),
-        synth_temperature=float(params["synth"]["temperature"]))
+    config, stages = settings(load_params())
     metrics = engine_stage(config, stages, EngineInputs(*map(Path, (checkpoint, filtered, objects_dir, stability_dir))),
                            Path(out_dir))
     write_json(metrics_path, metrics)

@@ -11,6 +11,7 @@ from _bootstrap import use_project_python
 
 use_project_python()  # before dexlite_core is imported
 
+from _configs import sim_config
 from dexlite_core.data.files import write_json
 from dexlite_core.evaluate import SETS, EvaluateConfig, EvaluateInputs, evaluate_stage
 from dexlite_core.model.sample import SampleConfig
@@ -18,12 +19,15 @@ from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig
 
 
-def main(*paths: str) -> None:
-    params = load_params()
+def settings(params) -> tuple[EvaluateConfig, SimConfig, SampleConfig]:
     section = dict(params["evaluate"])
-    sim = build(SimConfig, {**params["sim"], "tests": section.pop("tests")}, "sim")
-    config = build(EvaluateConfig, section, "evaluate")
-    sample = build(SampleConfig, params["synth"], "synth")  # train_raw samples as the synthesize stage does
+    sim = sim_config(params, section.pop("tests"))
+    # train_raw samples as the synthesize stage does
+    return build(EvaluateConfig, section, "evaluate"), sim, build(SampleConfig, params["synth"], "synth")
+
+
+def main(*paths: str) -> None:
+    config, sim, sample = settings(load_params())
     *inputs, out_dir, metrics_path = map(Path, paths)
     metrics = evaluate_stage(config, sim, sample, EvaluateInputs(*inputs), out_dir)
     write_json(metrics_path, metrics)

@@ -10,14 +10,18 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from dexlite_core.data.files import write_json
-from dexlite_core.params import build, load_params
+from _configs import sim_config
+from dexlite_core.params import load_params
 from dexlite_core.sim.filter import filter_grasps
 from dexlite_core.sim.runner import SimConfig
 
 
+def settings(params) -> SimConfig:
+    return sim_config(params, params["filter"]["tests"])
+
+
 def main(curated: str, objects_dir: str, out_dir: str, metrics_path: str) -> None:
-    params = load_params()
-    config = build(SimConfig, {**params["sim"], "tests": params["filter"]["tests"]}, "sim")
+    config = settings(load_params())
     metrics = filter_grasps(config, Path(curated), Path(objects_dir), Path(out_dir))
     write_json(metrics_path, metrics)
     print(f"filter: {metrics['n_passed']}/{metrics['n_tested']} grasps passed {list(config.tests)} "

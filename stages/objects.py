@@ -14,12 +14,14 @@ from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_ob
 from dexlite_core.params import build, load_params
 
 
+def settings(params) -> tuple[ObjectsConfig, DatasetSource]:
+    curate = params["curate"]
+    source = {"kind": curate["source"], "dexgraspnet_root": curate["dexgraspnet_root"]}
+    return build(ObjectsConfig, params["objects"], "objects"), build(DatasetSource, source, "curate")
+
+
 def main(out_dir: str, metrics_path: str) -> None:
-    params = load_params()
-    config = build(ObjectsConfig, params["objects"], "objects")
-    curate = params.get("curate", {})
-    source = build(DatasetSource, {"kind": curate.get("source", "optimize"),
-                                   "dexgraspnet_root": curate.get("dexgraspnet_root")}, "curate")
+    config, source = settings(load_params())
     metrics = build_objects(config, source, Path(out_dir))
     write_json(metrics_path, metrics)
     print(f"objects: {metrics['n_objects']} built ({metrics['n_train']} train / {metrics['n_val']} val / "

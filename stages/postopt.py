@@ -14,8 +14,12 @@ from dexlite_core.optimize.postopt import PostOptConfig, postopt_stage
 from dexlite_core.params import build, load_params
 
 
+def settings(params) -> PostOptConfig:
+    return build(PostOptConfig, params["postopt"], "postopt")
+
+
 def main(raw_path, objects_dir, all_path, out_path, metrics_path) -> None:
-    config = build(PostOptConfig, load_params()["postopt"], "postopt")
+    config = settings(load_params())
     metrics = postopt_stage(config, Path(raw_path), Path(objects_dir), Path(all_path), Path(out_path))
     write_json(metrics_path, metrics)
     print(f"postopt: {metrics['n_refined']} grasps refined in {metrics['postopt_seconds']:.1f} s "

@@ -10,21 +10,24 @@ from _bootstrap import use_project_python
 
 use_project_python()  # before dexlite_core is imported
 
+from _configs import descent_config, sim_config
 from dexlite_core.data.files import write_json
 from dexlite_core.model.pipeline import refine_stage
 from dexlite_core.model.refine import RefinerConfig
 from dexlite_core.model.sample import SampleConfig
-from dexlite_core.optimize.postopt import descent_config
+from dexlite_core.optimize.postopt import PostOptConfig
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig
 
 
+def settings(params) -> tuple[RefinerConfig, SampleConfig, PostOptConfig, SimConfig]:
+    return (build(RefinerConfig, params["refine"], "refine"), build(SampleConfig, params["synth"], "synth"),
+            descent_config(params), sim_config(params, params["filter"]["tests"]))
+
+
 def main(checkpoint, objects_dir, stability_dir, out_dir, metrics_path) -> None:
-    params = load_params()
-    config = build(RefinerConfig, params["refine"], "refine")
-    postopt = descent_config(params["postopt"])
-    sim = build(SimConfig, {**params["sim"], "tests": params["filter"]["tests"]}, "sim")
-    metrics = refine_stage(config, build(SampleConfig, params["synth"], "synth"), postopt, sim, Path(checkpoint),
+    config, sample, postopt, sim = settings(load_params())
+    metrics = refine_stage(config, sample, postopt, sim, Path(checkpoint),
                            Path(objects_dir), Path(stability_dir), Path(out_dir))
     write_json(metrics_path, metrics)
     if metrics["pairs"] == 0:

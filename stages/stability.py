@@ -10,12 +10,16 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from dexlite_core.data.files import write_json
-from dexlite_core.params import build, load_section
+from dexlite_core.params import build, load_params
 from dexlite_core.sim.stability import StabilityConfig, run_stability
 
 
+def settings(params) -> StabilityConfig:
+    return build(StabilityConfig, params["stability"], "stability")
+
+
 def main(objects_dir: str, out_dir: str, metrics_path: str) -> None:
-    config = build(StabilityConfig, load_section("stability"), "stability")
+    config = settings(load_params())
     metrics = run_stability(config, Path(objects_dir), Path(out_dir))
     write_json(metrics_path, metrics)
     failed = {k[2:]: v for k, v in metrics.items() if k.startswith("n_") and k not in ("n_pairs", "n_stable") and v}

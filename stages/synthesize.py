@@ -17,8 +17,12 @@ from dexlite_core.model.sample import SampleConfig
 from dexlite_core.params import build, load_params
 
 
+def settings(params) -> SampleConfig:
+    return build(SampleConfig, params["synth"], "synth")
+
+
 def main(checkpoint, objects_dir, stability_dir, filtered, out_path, decoded_path, metrics_path) -> None:
-    config = build(SampleConfig, load_params()["synth"], "synth")
+    config = settings(load_params())
     metrics = synthesize_stage(config, Path(checkpoint), Path(objects_dir), Path(stability_dir), Path(filtered),
                                Path(out_path), Path(decoded_path))
     write_json(metrics_path, metrics)

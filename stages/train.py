@@ -18,10 +18,14 @@ from dexlite_core.model.train import TrainConfig
 from dexlite_core.params import build, load_params
 
 
+def settings(params) -> TrainConfig:
+    section = dict(params["train"])
+    section.pop("launcher")  # consumed by dvc.yaml's command line
+    return build(TrainConfig, section, "train")
+
+
 def main(filtered: str, objects_dir: str, out_dir: str, live_dir: str, metrics_path: str) -> None:
-    section = dict(load_params()["train"])
-    section.pop("launcher", None)  # consumed by dvc.yaml's command line
-    config = build(TrainConfig, section, "train")
+    config = settings(load_params())
     metrics = train_stage(config, Path(filtered), Path(objects_dir), Path(out_dir), Path(live_dir))
     if int(os.environ.get("RANK", "0")) == 0:
         write_json(metrics_path, metrics)

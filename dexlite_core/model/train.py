@@ -328,7 +328,7 @@ class AdaptConfig:
     object it was matched to) -> the grasp it became there after post-optimization, in simulation."""
 
     transfers_per_object: int = 32  #: bank matches per training object and scale, its own grasps left out; 0 = off
-    steps: int = 3000  #: decoder-only gradient steps
+    steps: int = 9000  #: decoder-only gradient steps
     batch_size: int = 128  #: reconstruction rows and pair rows per step, each
     lr: float = 3e-4  #: AdamW, cosine decay to 0
     pair_weight: float = 1.0  #: pair loss relative to the reconstruction loss

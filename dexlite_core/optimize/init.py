@@ -28,7 +28,7 @@ FINGER_CENTER = (0.013, -0.011, 0.12)
 @dataclass(frozen=True)
 class InitConfig:
     gap: tuple[float, float] = (0.01, 0.04)  #: metres between the hull and the finger centre
-    cone: float = math.pi / 6  #: largest tilt of the approach from the hull normal, radians
+    cone: float = 0.5236  #: largest tilt of the approach from the hull normal, radians (30 degrees)
     joint_sigma: float = 0.1  #: std of the joint noise as a fraction of each joint's range
 
     def __post_init__(self) -> None:

@@ -20,7 +20,6 @@ from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set
 from dexlite_core.optimize.anneal import AnnealConfig, anneal
 from dexlite_core.optimize.problem import GraspProblem, GroupRandom
-from dexlite_core.params import build
 from dexlite_core.seeding import deterministic_torch, stable_seed
 
 DESCENT = AnnealConfig(steps=150, step_size=0.003, step_size_end=0.0002, temperature=0.0, temperature_end=0.0,
@@ -32,7 +31,7 @@ class PostOptConfig:
     anneal: AnnealConfig = field(default_factory=lambda: DESCENT)
     weights: EnergyWeights = field(default_factory=EnergyWeights)  #: E_post
     couple_joints: bool = True
-    keep_per_object: int = 0  #: keep the grasps of lowest E_post per object and scale (0: keep all)
+    keep_per_object: int = 8  #: keep the grasps of lowest E_post per object and scale (0: keep all)
     batch_size: int = 2048
     seed: int = 0
     device: str = "auto"
@@ -46,15 +45,6 @@ class PostOptConfig:
 class PostOptResult:
     table: GraspTable  #: refined grasps (source "postopt"), energies filled
     seconds: float
-
-
-#: The postopt keys other stages reuse (engine, refine; dvc.yaml lists the same): not keep_per_object.
-DESCENT_KEYS = ("anneal", "weights", "couple_joints", "batch_size", "seed", "device")
-
-
-def descent_config(postopt_params: dict) -> PostOptConfig:
-    """The descent other stages run on their own candidates, from params.yaml's ``postopt`` section."""
-    return build(PostOptConfig, {k: postopt_params[k] for k in DESCENT_KEYS if k in postopt_params}, "postopt")
 
 
 def _group_random(part: GraspTable, seed: int, device) -> GroupRandom:

@@ -26,7 +26,6 @@ import copy
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -55,15 +54,6 @@ class Stages:
     def __post_init__(self) -> None:
         if self.pregrasp_open < 0 or self.squeeze < 0:
             raise ValueError("pregrasp_open and squeeze must be >= 0")
-
-    @staticmethod
-    def from_params(path: str | Path = "params.yaml") -> "Stages":
-        """From params.yaml's sim.dgb.stages (validated); the defaults when there is no such file."""
-        from dexlite_core.params import build, load_section
-
-        if not Path(path).exists():
-            return Stages()
-        return build(DgbTestConfig, load_section("sim", path).get("dgb"), "sim.dgb").stages
 
     def joints(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pre-grasp and squeeze joints for grasp joints (..., 22), within our joint limits."""
