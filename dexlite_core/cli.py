@@ -6,6 +6,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+#: The DexLite checkout this command runs from, where default paths point (an editable install).
+PROJECT = Path(__file__).resolve().parents[1]
+
 EPILOG = """examples:
   dexlite grasp mug.obj -n 64 -o grasps.parquet          grasps for a mesh (needs a trained model: make run)
   dexlite grasp part.stl --scale 0.07 --simulate -o g.parquet
@@ -17,13 +20,32 @@ EPILOG = """examples:
 """
 
 
+def _project_file(value: str | None, relative: str, flag: str) -> Path:
+    """``value``, or the default ``relative`` to the DexLite checkout; one line naming the flag when there is none."""
+    if value is not None:
+        return Path(value)
+    if not (PROJECT / "dvc.yaml").is_file():
+        raise ValueError(f"{flag} has no default here ({PROJECT} is not a DexLite checkout); pass {flag} PATH")
+    return PROJECT / relative
+
+
+def _params_sections(path: str | None) -> dict:
+    """The params file's sections, for settings that replace the checkpoint's (``--params FILE``)."""
+    from dexlite_core.params import load_params
+
+    if path is not None and not Path(path).is_file():
+        raise ValueError(f"--params {path}: no such file")
+    return {} if path is None else load_params(path)
+
+
 def _grasp(args: argparse.Namespace) -> None:
     from dexlite_core.data.dexgraspnet import write_dexgraspnet_file
     from dexlite_core.data.grasps import write_grasps
     from dexlite_core.grasp_mesh import MeshGraspRequest, grasp_mesh
 
-    request = MeshGraspRequest(Path(args.mesh), args.n, Path(args.checkpoint), args.scale, args.device,
-                               not args.no_postopt, simulate=args.simulate, seed=args.seed)
+    checkpoint = _project_file(args.checkpoint, "data/refine/model.pt", "--checkpoint")
+    request = MeshGraspRequest(Path(args.mesh), checkpoint, args.n, args.scale, args.device, not args.no_postopt,
+                               simulate=args.simulate, seed=args.seed, params=_params_sections(args.params))
     out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="dexlite-") as work:
         result = grasp_mesh(request, Path(work))
@@ -33,19 +55,26 @@ def _grasp(args: argparse.Namespace) -> None:
             export_dexgraspbench(result.table, Path(work), out)
     if args.format == "dexgraspnet":
         write_dexgraspnet_file(result.table, out)
-    elif args.format == "parquet":
-        write_grasps(out, result.table)
+    table_path = out / "grasps.parquet" if args.format == "dexgraspbench" else out
+    if args.format != "dexgraspnet":
+        write_grasps(table_path, result.table)
     c = result.center
-    passed = "" if result.table.sim is None else f", {result.table.sim.success.mean():.0%} passed lift and six-direction"
-    print(f"wrote {len(result.table)} grasps to {out}{passed}. Poses are in {args.mesh}'s frame moved to its "
-          f"bounding-box centre ({c[0]:.4g}, {c[1]:.4g}, {c[2]:.4g}) and sized to a {result.scale:.3g} m radius.")
+    print(f"wrote {len(result.table)} grasps to {out}. Poses are in {args.mesh}'s frame moved to its bounding-box "
+          f"centre ({c[0]:.4g}, {c[1]:.4g}, {c[2]:.4g}); the object's bounding radius is {result.radius:.4g} m.")
+    if result.table.sim is not None:
+        print(f"{result.table.sim.success.mean():.0%} of them passed {result.settings.protocol()} "
+              f"(verdicts in {table_path})")
+    if not result.stored_settings and args.params is None:
+        print(f"note: {checkpoint} stores no pipeline settings (an older checkpoint): the built-in defaults were "
+              "used; pass --params params.yaml to use a params file's", file=sys.stderr)
 
 
 def _show(args: argparse.Namespace) -> None:
     from dexlite_core.data.grasps import read_grasps
     from dexlite_core.report.show import show
 
-    rows = show(read_grasps(args.table), Path(args.out), args.object, args.n, Path(args.objects),
+    objects = _project_file(args.objects, "data/objects", "--objects")
+    rows = show(read_grasps(args.table), Path(args.out), args.object, args.n, objects,
                 Path(args.mesh) if args.mesh else None)
     print(f"wrote {args.out} ({len(rows)} grasp{'s' if len(rows) != 1 else ''})")
 
@@ -53,11 +82,13 @@ def _show(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from dexlite_core.data.dexgraspbench import export_dexgraspbench
     from dexlite_core.data.grasps import read_grasps
-    from dexlite_core.params import build, load_section
+    from dexlite_core.params import build
     from dexlite_core.sim.dgb import DgbTestConfig
 
-    stages = build(DgbTestConfig, load_section("sim", args.params).get("dgb"), "sim.dgb").stages
-    summary = export_dexgraspbench(read_grasps(args.table), Path(args.objects), Path(args.out), stages)
+    params = _params_sections(str(_project_file(args.params, "params.yaml", "--params")))
+    stages = build(DgbTestConfig, (params.get("sim") or {}).get("dgb"), "sim.dgb").stages
+    objects = _project_file(args.objects, "data/objects", "--objects")
+    summary = export_dexgraspbench(read_grasps(args.table), objects, Path(args.out), stages)
     print(f"wrote {summary.grasp_files} grasp files and {summary.objects} objects to {args.out} (pre-grasp opened "
           f"{stages.pregrasp_open:g} rad, squeeze {stages.squeeze:g} rad); evaluate them from a DexGraspBench checkout "
           f"with `python src/main.py task=eval hand=shadow save_dir={Path(args.out).resolve()}`")
@@ -82,14 +113,18 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("mesh", help="the object's mesh file")
     g.add_argument("-n", type=int, default=64, help="grasps to write (default 64)")
     g.add_argument("-o", "--out", required=True, help="output file (.parquet, or .npy with --format dexgraspnet; "
-                                                      "a folder with --format dexgraspbench)")
-    g.add_argument("--checkpoint", default="data/refine/model.pt",
-                   help="trained model (default: the pipeline's final one, the data engine's with its refiner)")
+                                                      "a folder with --format dexgraspbench, which also gets the "
+                                                      "table as grasps.parquet)")
+    g.add_argument("--checkpoint", help="trained model (default: the pipeline's final one, "
+                                        "data/refine/model.pt of this DexLite checkout)")
+    g.add_argument("--params", help="a params.yaml whose synth, postopt and sim sections replace the settings "
+                                    "stored with the checkpoint (default: the checkpoint's, the pipeline's own)")
     g.add_argument("--scale", type=float, help="object size as bounding radius in metres (default: the mesh's own, "
                                                "read as metres)")
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     g.add_argument("--no-postopt", action="store_true", help="raw network samples, without post-optimization")
-    g.add_argument("--simulate", action="store_true", help="judge every grasp with the MuJoCo lift and six-direction tests")
+    g.add_argument("--simulate", action="store_true", help="judge every grasp with our MuJoCo lift and six-direction "
+                                                           "tests (the pipeline's sim settings, friction 2.0)")
     g.add_argument("--format", choices=("parquet", "dexgraspnet", "dexgraspbench"), default="parquet")
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(run=_grasp)
@@ -99,7 +134,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--out", default="grasps.html", help="grasps.html (interactive) or grasp.png")
     s.add_argument("--object", help="object code (default: the table's first)")
     s.add_argument("-n", type=int, default=4, help="grasps to show, lowest energy first (HTML; default 4)")
-    s.add_argument("--objects", default="data/objects", help="object store holding the table's objects")
+    s.add_argument("--objects", help="object store holding the table's objects (default: data/objects of this "
+                                     "DexLite checkout)")
     s.add_argument("--mesh", help="the object's mesh, for tables made by `dexlite grasp`")
     s.set_defaults(run=_show)
 
@@ -108,9 +144,10 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--format", choices=("dexgraspbench",), required=True,
                    help="dexgraspbench: one .npy per grasp on Menagerie's Shadow Hand, plus object assets")
     x.add_argument("-o", "--out", required=True, help="output folder")
-    x.add_argument("--objects", default="data/objects", help="object store holding the table's objects")
-    x.add_argument("--params", default="params.yaml", help="pre-grasp and squeeze from its sim.dgb.stages "
-                                                          "(its defaults when absent)")
+    x.add_argument("--objects", help="object store holding the table's objects (default: data/objects of this "
+                                     "DexLite checkout)")
+    x.add_argument("--params", help="pre-grasp and squeeze from its sim.dgb.stages (default: params.yaml of this "
+                                    "DexLite checkout)")
     x.set_defaults(run=_export)
 
     e = sub.add_parser("export-hand", help="write the grasping hand as MJCF (MuJoCo) and URDF (PyBullet)")

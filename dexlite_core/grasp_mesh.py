@@ -2,12 +2,14 @@
 
 The mesh is repaired, normalized and precomputed like a catalog object (in a worker process),
 the trained CVAE samples candidates, post-optimization refines them and keeps the best, and the
-simulator may judge them. Poses are in the mesh's frame moved to its bounding-box centre and
-scaled to ``scale`` (the table's convention; the centre is reported).
+simulator may judge them, all with the settings the pipeline used (stored in the checkpoint).
+Poses are in the mesh's frame moved to its bounding-box centre; the table's ``scale`` is the
+object's bounding radius x 1.03 (the catalog's convention; the centre is reported).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,35 +22,68 @@ from dexlite_core.model.data import input_point_index
 from dexlite_core.model.refine import refinement_of
 from dexlite_core.model.sample import SampleConfig, synthesize
 from dexlite_core.model.train import load_checkpoint
-from dexlite_core.objects.mesh import MeshError, load_mesh, normalize, repair
+from dexlite_core.objects.mesh import NORMALIZE_MARGIN, MeshError, load_mesh, normalize, repair
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import BuildJob, GeometrySpec, build_object, load_geometry
 from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
 from dexlite_core.parallel import ParallelConfig, parallel_map
+from dexlite_core.params import build
 from dexlite_core.sim.runner import SimConfig, simulate
 
 #: A mesh whose bounding radius (metres, as read) is outside this range needs --scale.
 PLAUSIBLE_RADIUS = (0.02, 0.3)
+#: What ``simulate`` runs: the tests behind the pipeline's headline figures (evaluate.tests).
+TESTS = ("lift", "six_dir")
+
+
+@dataclass(frozen=True)
+class GraspSettings:
+    """How grasps are sampled, post-optimized and simulated: the pipeline's own, as its checkpoint stores
+    them under params.yaml's section names (``synth``, ``postopt``, ``sim``)."""
+
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    postopt: PostOptConfig = field(default_factory=PostOptConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
+
+    @staticmethod
+    def of(sections: Mapping) -> "GraspSettings":
+        """From params-like ``sections``; a missing section keeps the defaults (params.yaml's values)."""
+        return GraspSettings(build(SampleConfig, sections.get("synth"), "synth"),
+                             build(PostOptConfig, sections.get("postopt"), "postopt"),
+                             build(SimConfig, sections.get("sim"), "sim"))
+
+    def protocol(self) -> str:
+        """What a success figure of ``simulate`` means."""
+        return (f"our MuJoCo lift and six-direction tests at friction {self.sim.grasp.object.friction:g}, "
+                f"not DexGraspBench's {self.sim.dgb.friction:g}")
 
 
 @dataclass(frozen=True)
 class MeshGraspRequest:
     mesh: Path
+    checkpoint: Path
     n: int = 64
-    checkpoint: Path = Path("data/refine/model.pt")
-    scale: float | None = None  #: bounding radius in metres; None: the mesh's own size, read as metres
+    radius: float | None = None  #: bounding radius in metres; None: the mesh's own size, read as metres
     device: str = "auto"
     postopt: bool = True
     oversample: int = 4  #: candidates per kept grasp when post-optimizing
     simulate: bool = False
     seed: int = 0
+    params: Mapping = field(default_factory=dict)  #: params.yaml sections that replace the checkpoint's
 
 
 @dataclass(frozen=True)
 class MeshGrasps:
     table: GraspTable
     center: np.ndarray  #: (3,) bounding-box centre of the mesh, in its own coordinates
-    scale: float
+    scale: float  #: the table's scale: bounding radius x 1.03
+    settings: GraspSettings
+    stored_settings: bool  #: whether the checkpoint stored the pipeline's settings (older ones do not)
+
+    @property
+    def radius(self) -> float:
+        """The object's bounding radius in metres."""
+        return self.scale / NORMALIZE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -73,24 +108,28 @@ def prepare(mesh: Path, work_dir: Path) -> tuple[str, dict]:
 def grasp_mesh(request: MeshGraspRequest, work_dir: Path) -> MeshGrasps:
     device = resolve_device(request.device)
     model, meta = load_checkpoint(request.checkpoint, device)  # before the costly mesh work
+    stored = meta.get("configs", {})
+    settings = GraspSettings.of({**stored, **request.params})
     code, row = prepare(request.mesh, work_dir)
-    scale = request.scale if request.scale is not None else row["file_radius"]
-    if not PLAUSIBLE_RADIUS[0] <= scale <= PLAUSIBLE_RADIUS[1]:
-        raise MeshError(f"{request.mesh}: read as metres its bounding radius is {scale:.3g} m, not a hand-sized "
+    radius = request.radius if request.radius is not None else row["file_radius"] / NORMALIZE_MARGIN
+    if not PLAUSIBLE_RADIUS[0] <= radius <= PLAUSIBLE_RADIUS[1]:
+        raise MeshError(f"{request.mesh}: read as metres its bounding radius is {radius:.3g} m, not a hand-sized "
                         f"object; pass --scale with the size you want (e.g. --scale 0.06)")
+    scale = radius * NORMALIZE_MARGIN
     center = normalize(repair(load_mesh(request.mesh), str(request.mesh))[0]).center
     objects = ObjectSet.from_geometry([load_geometry(work_dir, code, row["sdf_extent"])], device=device)
     hand = HandModel(device=device)
     n_candidates = request.n * (request.oversample if request.postopt else 1)
     samples = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), [(code, float(scale))],
-                         SampleConfig(n_per_object=n_candidates, seed=request.seed, device=str(device)),
+                         replace(settings.sample, mode="pure", n_per_object=n_candidates, seed=request.seed,
+                                 device=str(device)),
                          meta["couple_joints"], refinement=refinement_of(meta, device))
     table = samples.table
     if request.postopt:
-        config = PostOptConfig(device=str(device), seed=request.seed)
+        config = replace(settings.postopt, device=str(device), seed=request.seed)
         table = keep_lowest_energy(post_optimize(hand, objects, table, config).table, config.weights, request.n)
     else:
         table = with_energies(table, hand, objects, device)
     if request.simulate:
-        table = simulate(table, work_dir, SimConfig(tests=("lift", "six_dir")), desc="simulating").table
-    return MeshGrasps(table.sorted(), center, float(scale))
+        table = simulate(table, work_dir, replace(settings.sim, tests=TESTS), desc="simulating").table
+    return MeshGrasps(table.sorted(), center, float(scale), settings, {"synth", "postopt", "sim"} <= set(stored))

@@ -2,6 +2,8 @@
 
 Workers are started with ``spawn`` so they share no state with the parent: no OpenMP pool of
 a native library (point-cloud-utils brings its own) ends up spinning beside torch's threads.
+They do not re-run the caller's script, so a plain script calling the library needs no
+``if __name__ == "__main__":`` guard.
 Results are identical whichever executor runs them, as long as ``fn`` is deterministic in its
 arguments (seed from the item, never from the worker).
 """
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence, TypeVar
 
@@ -55,7 +59,28 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], config: ParallelConfi
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(config.n_workers, len(items)), mp_context=ctx,
                              initializer=_limit_threads) as pool:
-        return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, disable=desc is None))
+        with _main_script_hidden(fn):  # map submits every item now: the workers start inside
+            results = pool.map(fn, items)
+        return list(tqdm(results, total=len(items), desc=desc, disable=desc is None))
+
+
+@contextmanager
+def _main_script_hidden(fn: Callable):
+    """Start spawned workers without the parent's main script. ``spawn`` imports it in every worker,
+    in case ``fn`` lives there; a script without a ``__main__`` guard would then run again in each
+    worker and fail. The library's callables live in its modules, so the workers do not need it."""
+    main = sys.modules["__main__"]
+    hidden = {k: getattr(main, k) for k in ("__file__", "__spec__") if getattr(main, k, None) is not None}
+    if getattr(fn, "__module__", None) == "__main__" or type(fn).__module__ == "__main__" or not hidden:
+        yield
+        return
+    for key in hidden:
+        setattr(main, key, None) if key == "__spec__" else delattr(main, key)
+    try:
+        yield
+    finally:
+        for key, value in hidden.items():
+            setattr(main, key, value)
 
 
 def _ray_map(fn: Callable[[T], R], items: list[T], config: ParallelConfig, desc: str | None) -> list[R]:

@@ -2,6 +2,7 @@
 import base64
 import io
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -30,11 +31,44 @@ def can(tmp_path_factory) -> Path:
 def test_grasp_writes_a_valid_table(pipeline, can, tmp_path, capsys):
     out = tmp_path / "grasps.parquet"
     assert main(["grasp", str(can), "-n", "3", "-o", str(out), "--checkpoint",
-                 str(pipeline / "data/model/model.pt"), "--simulate"]) == 0
+                 str(pipeline / "data/refine/model.pt"), "--simulate"]) == 0
     table = read_grasps(out)
     assert len(table) == 3 and set(table.object_code) == {"can"} and set(table.source) == {"postopt"}
     assert table.sim is not None and np.isfinite(table.energies).all()
-    assert "bounding-box centre" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "bounding-box centre" in printed.out and "note:" not in printed.err
+    # The can as it is (3 cm radius, 12 cm tall), and the table's scale is that radius x 1.03
+    radius = float(re.search(r"bounding radius is ([0-9.]+) m", printed.out).group(1))
+    assert radius == pytest.approx(np.hypot(0.03, 0.06), rel=1e-3)
+    assert table.scale == pytest.approx(radius * 1.03, rel=1e-3)
+    assert "passed our MuJoCo lift and six-direction tests at friction 2," in printed.out  # the protocol, named
+
+
+def test_grasp_runs_with_the_settings_stored_in_the_checkpoint(pipeline):
+    """The refine stage stores the tiny pipeline's synth, postopt and sim sections; a params file replaces them."""
+    import yaml
+
+    from dexlite_core.grasp_mesh import GraspSettings
+    from dexlite_core.model.train import load_checkpoint_dict
+
+    params = yaml.safe_load((pipeline / "params.yaml").read_text())
+    stored = load_checkpoint_dict(pipeline / "data/refine/model.pt")["configs"]
+    settings = GraspSettings.of(stored)
+    assert settings.postopt.anneal.steps == params["postopt"]["anneal"]["steps"] == 10  # not the default 150
+    assert settings.sim.grasp.lift_ratio == params["sim"]["grasp"]["lift_ratio"] == 0.01
+    assert settings.sample.n_per_object == params["synth"]["n_per_object"]
+    replaced = GraspSettings.of({**stored, "postopt": {"anneal": {"steps": 3}}})
+    assert replaced.postopt.anneal.steps == 3 and replaced.sim == settings.sim
+    assert stored["train"]["network"] == params["train"]["network"]  # what the model was trained with
+
+
+def test_grasp_without_a_default_names_the_flag(can, tmp_path, monkeypatch, capsys):
+    import dexlite_core.cli as cli
+
+    monkeypatch.setattr(cli, "PROJECT", tmp_path)  # as if installed outside a DexLite checkout
+    assert main(["grasp", str(can), "-o", str(tmp_path / "x.parquet")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pass --checkpoint PATH" in err
 
 
 def test_grasp_on_a_broken_mesh_exits_with_a_one_line_cause(pipeline, tmp_path, capsys):
@@ -148,12 +182,17 @@ def test_report_renders_offline_in_chromium(pipeline, tmp_path):
     assert hand + obj > 10000 and obj > 200, f"the 3D viewer drew {hand} hand and {obj} object pixels"
 
 
-def test_grasp_exports_to_dexgraspbench(pipeline, can, tmp_path):
+def test_grasp_exports_to_dexgraspbench(pipeline, can, tmp_path, capsys):
+    """With --simulate the folder also gets the table with its verdicts, judged as a --params file says."""
     from dexlite_core.data.dexgraspbench import read_grasp_file
 
-    out = tmp_path / "dgb"
-    assert main(["grasp", str(can), "-n", "2", "-o", str(out), "--format", "dexgraspbench", "--checkpoint",
-                 str(pipeline / "data/model/model.pt")]) == 0
+    out, params = tmp_path / "dgb", tmp_path / "params.yaml"
+    params.write_text("sim:\n  grasp:\n    object:\n      friction: 1.5\n")
+    assert main(["grasp", str(can), "-n", "2", "-o", str(out), "--format", "dexgraspbench", "--simulate", "--params",
+                 str(params), "--checkpoint", str(pipeline / "data/refine/model.pt")]) == 0
+    assert "lift and six-direction tests at friction 1.5" in capsys.readouterr().out
+    table = read_grasps(out / "grasps.parquet")
+    assert len(table) == 2 and table.sim is not None
     files = sorted((out / "graspdata" / "can").rglob("*.npy"))
     assert len(files) == 2
     record = read_grasp_file(files[0])

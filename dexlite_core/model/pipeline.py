@@ -4,7 +4,7 @@ validation objects) and ``synthesize`` (grasps from the trained model)."""
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +83,12 @@ def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptCo
     Check: ``sample``'s pure synthesis on the ``check_split`` objects after 0 .. ``passes`` passes, lift."""
     device = resolve_device(config.device)
     out_dir = Path(out_dir)
+    stored = load_checkpoint_dict(checkpoint)
+    # What `dexlite grasp` then samples, post-optimizes and simulates with, as this pipeline did.
+    stored = {**stored, "configs": {**stored.get("configs", {}), "synth": asdict(sample), "postopt": asdict(postopt),
+                                    "sim": asdict(sim)}}
     if config.transfers_per_object == 0:
-        write_checkpoint(out_dir / "model.pt", load_checkpoint_dict(checkpoint))
+        write_checkpoint(out_dir / "model.pt", stored)
         return {"pairs": 0}
     model, meta = load_checkpoint(checkpoint, device)
     train_groups = stable_groups(objects_dir, stability_dir, ("train",))
@@ -112,7 +116,7 @@ def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptCo
                          objects.index_of(list(start.object_code)), torch.as_tensor(start.scale, device=device))
     refiner, seconds = train_refiner(hand, objects, pairs.with_fixed_points(), config, meta["couple_joints"])
     state = refiner_state(refiner, config)
-    write_checkpoint(out_dir / "model.pt", {**load_checkpoint_dict(checkpoint), "refiner": state})
+    write_checkpoint(out_dir / "model.pt", {**stored, "refiner": state})
     check = {f"check_lift_passes_{p}": lift for p, lift in enumerate(
         _check_passes(model, meta, Refinement(refiner, config.passes, hand), objects, point_index, check_groups, sample,
                       objects_dir, sim))}

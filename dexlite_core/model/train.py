@@ -74,10 +74,12 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: Path, model: GraspCVAE, config: TrainConfig, val_loss: float,
                     bank: dict[str, Tensor], bank_codes: list[str]) -> None:
-    """The model, its grasp bank and the object of each bank grasp (``bank_codes``)."""
+    """The model, its grasp bank, the object of each bank grasp (``bank_codes``) and the training config
+    (``configs``: params.yaml's sections the model was made with; later stages add theirs)."""
     write_checkpoint(path, {"model": model.state_dict(), "network": asdict(model.config), "n_points": config.n_points,
                             "couple_joints": config.couple_joints, "step": config.steps, "val_loss": val_loss,
-                            "bank": {k: v.cpu() for k, v in bank.items()}, "bank_codes": list(bank_codes)})
+                            "bank": {k: v.cpu() for k, v in bank.items()}, "bank_codes": list(bank_codes),
+                            "configs": {"train": asdict(config)}})
 
 
 def write_checkpoint(path: Path, checkpoint: dict) -> None:
