@@ -19,7 +19,7 @@ from dexlite_core.params import build, load_params
 
 def settings(params) -> tuple[EngineConfig, StageConfigs]:
     train = dict(params["train"])
-    train.pop("launcher")  # the engine retrains in this process
+    train.pop("launcher", None)  # the engine retrains in this process
     stages = StageConfigs(train=build(TrainConfig, train, "train"), postopt=descent_config(params),
                           sim=sim_config(params, params["filter"]["tests"]),
                           synth_temperature=float(params["synth"]["temperature"]))

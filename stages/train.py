@@ -20,7 +20,7 @@ from dexlite_core.params import build, load_params
 
 def settings(params) -> TrainConfig:
     section = dict(params["train"])
-    section.pop("launcher")  # consumed by dvc.yaml's command line
+    section.pop("launcher", None)  # consumed by dvc.yaml's command line
     return build(TrainConfig, section, "train")
 
 
