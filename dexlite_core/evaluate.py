@@ -40,6 +40,7 @@ from dexlite_core.model.train import load_checkpoint
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.sim.runner import SimConfig, SimRun, simulate
+from dexlite_core.squeeze import PressConfig, with_triples
 
 #: The measured sets, in the order the metrics and the report show them.
 SETS = ("recon", "train_raw", "decoded", "raw", "postopt_all", "postopt", "dataset")
@@ -104,9 +105,10 @@ def table_metrics(table: GraspTable, passed: dict[str, np.ndarray], hand: HandMo
     }
 
 
-def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig, inputs: EvaluateInputs,
-                   out_dir: Path) -> dict:
-    """Simulate and measure the seven sets (module docstring); metrics side by side, one dict per set."""
+def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig, press: PressConfig,
+                   inputs: EvaluateInputs, out_dir: Path) -> dict:
+    """Simulate and measure the seven sets (module docstring); metrics side by side, one dict per set.
+    The sets this stage makes (recon, train_raw) get their own pre-grasp and squeeze (``press``)."""
     device = resolve_device(config.device)
     objects_table = read_objects(inputs.objects_dir)
     split_of = dict(zip(objects_table.object_code, objects_table.split))
@@ -120,8 +122,9 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig,
     hand = HandModel(device=device)
     dataset = _subset(training, config.dataset_max, config.seed)
     pick = _subset_index(len(raw), config.raw_max, config.seed)
-    sets = {**model_sets(inputs.checkpoint, objects, training, _subset(dataset, config.recon_max, config.seed),
-                         replace(sample, mode="pure", n_per_object=config.train_raw_per_object), device),
+    made = model_sets(inputs.checkpoint, objects, training, _subset(dataset, config.recon_max, config.seed),
+                      replace(sample, mode="pure", n_per_object=config.train_raw_per_object), device)
+    sets = {**{name: with_triples(table, hand, objects, press) for name, table in made.items()},
             "decoded": decoded.select(pick), "raw": raw.select(pick), "postopt_all": refined.select(pick),
             "postopt": read_grasps(inputs.postopt), "dataset": dataset}
     runs = simulate_sets(sets, inputs.objects_dir, sim)  # in SETS order
