@@ -20,15 +20,13 @@ import torch
 from common import REPO, median_seconds, write_results
 
 from dexlite_core.data.grasps import GraspTable, read_grasps
-from dexlite_core.energy import link_contacts
 from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.store import load_object_set
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig, simulate
-from dexlite_core.squeeze import PressConfig, pressed_triple
+from dexlite_core.squeeze import PressConfig, pressed_triple, touches
 
 SETS = {"filtered": "filtered/grasps.parquet", "postopt": "synth/postopt.parquet"}
-TOUCH = 0.002  #: m: a grasp touches the object when a contact candidate is this close
 
 
 def subset(table: GraspTable, n: int) -> GraspTable:
@@ -55,7 +53,7 @@ def main() -> None:
         objects = load_object_set(data / "objects", sorted(set(table.object_code)))
         pose, obj = table.poses(), objects.index_of(list(table.object_code))
         scale = torch.as_tensor(table.scale)
-        touches = (link_contacts(hand, objects, pose, obj, scale)[1] <= TOUCH).any(1).numpy()
+        touching = touches(hand, objects, pose, obj, scale).numpy()
         variants = {"fixed": table}
         for force in (float(f) for f in args.forces.split(",")):
             config = PressConfig(force=force, kp=sim.dgb.actuator_kp)
@@ -65,7 +63,7 @@ def main() -> None:
         for variant, grasps in variants.items():
             passed = dgb_passes(grasps, data / "objects", sim)
             figures[f"cpu_{name}_dgb_{variant}"] = passed.mean()
-            figures[f"cpu_{name}_dgb_{variant}_no_contact"] = int((passed & ~touches).sum())
+            figures[f"cpu_{name}_dgb_{variant}_no_contact"] = int((passed & ~touching).sum())
             print(f"{name} {variant}: {passed.mean():.1%} of {len(grasps)}", flush=True)
     table = read_grasps(data / SETS["filtered"])
     rows = np.arange(1024) % len(table)

@@ -36,6 +36,13 @@ class PressConfig:
             raise ValueError(f"need force >= 0, kp > 0 and reach >= 0, got {self.force}, {self.kp}, {self.reach}")
 
 
+def touches(hand: HandModel, objects: ObjectSet, pose: HandPose, obj: Tensor, scale: Tensor,
+            within: float = 0.002) -> Tensor:
+    """(B,) bool: some contact candidate of the hand lies within ``within`` m of the surface. A grasp that
+    passes the DexGraspBench-like test without touching closed onto the object during the squeeze only."""
+    return (link_contacts(hand, objects, pose, obj, scale)[1] <= within).any(dim=1)
+
+
 def pressed_offsets(hand: HandModel, objects: ObjectSet, pose: HandPose, obj: Tensor, scale: Tensor,
                     config: PressConfig = PressConfig()) -> Tensor:
     """dq (B, 22): the finger-joint offsets that press every touching link with ``config.force``."""

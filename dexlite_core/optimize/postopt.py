@@ -32,7 +32,7 @@ class PostOptConfig:
     anneal: AnnealConfig = field(default_factory=lambda: DESCENT)
     weights: EnergyWeights = field(default_factory=EnergyWeights)  #: E_post
     couple_joints: bool = True
-    keep_per_object: int = 8  #: keep the grasps of lowest E_post per object and scale (0: keep all)
+    keep_per_object: int = 12  #: keep the grasps of lowest E_post per object and scale (0: keep all)
     batch_size: int = 2048
     seed: int = 0
     device: str = "auto"
