@@ -117,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
                                                       "table as grasps.parquet)")
     g.add_argument("--checkpoint", help="trained model (default: the pipeline's final one, "
                                         "data/refine/model.pt of this DexLite checkout)")
-    g.add_argument("--params", help="a params.yaml whose synth, postopt and sim sections replace the settings "
+    g.add_argument("--params", help="a params.yaml whose synth, postopt, sim and press sections replace the settings "
                                     "stored with the checkpoint (default: the checkpoint's, the pipeline's own)")
     g.add_argument("--scale", type=float, help="object size as bounding radius in metres (default: the mesh's own, "
                                                "read as metres)")

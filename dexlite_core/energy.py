@@ -77,23 +77,32 @@ def penetration(hand: HandModel, objects: ObjectSet, frames: LinkFrames, obj: Te
                             obj, scale)
 
 
+def link_contacts(hand: HandModel, objects: ObjectSet, pose: HandPose, obj: Tensor, scale: Tensor
+                  ) -> tuple[Tensor, Tensor]:
+    """Per grasp and hand link, the contact candidate closest to the surface (by |d|, the first on ties)
+    and its signed distance: (B, L) each. Links without candidates get index N and distance inf."""
+    with torch.no_grad():
+        points = hand.all_contact_candidates(hand.link_frames(pose))
+        b, n, _ = points.shape
+        d = objects.signed_distance(points.reshape(-1, 3), obj.repeat_interleave(n), scale.repeat_interleave(n)).view(b, n)
+        link = hand.contact_link.expand(b, -1)
+        nearest = torch.full((b, len(hand.link_names)), float("inf"), device=d.device, dtype=d.dtype)
+        nearest = nearest.scatter_reduce(1, link, d.abs(), reduce="amin")
+        candidates = torch.arange(n, device=d.device).expand(b, -1)
+        on_min = d.abs() == nearest.gather(1, link)
+        index = torch.full_like(nearest, n, dtype=torch.long).scatter_reduce(
+            1, link, torch.where(on_min, candidates, n), reduce="amin")
+        signed = torch.cat([d, d.new_full((b, 1), float("inf"))], 1).gather(1, index)
+        return index, signed
+
+
 def nearest_contacts(hand: HandModel, objects: ObjectSet, pose: HandPose, obj: Tensor, scale: Tensor,
                      k: int = 4) -> Tensor:
     """The ``k`` contact candidates closest to the surface (by |d|), on distinct links: (B, k).
 
     Scores grasps that come without contact indices (datasets, the network's output)."""
-    with torch.no_grad():
-        points = hand.all_contact_candidates(hand.link_frames(pose))
-        b, n, _ = points.shape
-        d = objects.signed_distance(points.reshape(-1, 3), obj.repeat_interleave(n), scale.repeat_interleave(n)).view(b, n).abs()
-        # Best candidate per link, then the k best links.
-        n_links = len(hand.link_names)
-        per_link = torch.full((b, n_links), float("inf"), device=d.device, dtype=d.dtype)
-        per_link = per_link.scatter_reduce(1, hand.contact_link.expand(b, -1), d, reduce="amin")
-        best_links = per_link.topk(k, dim=1, largest=False).indices  # (B, k)
-        on_link = hand.contact_link.unsqueeze(0).unsqueeze(0) == best_links.unsqueeze(-1)  # (B, k, N)
-        masked = torch.where(on_link, d.unsqueeze(1), torch.full_like(d.unsqueeze(1), float("inf")))
-        return masked.argmin(-1)
+    index, signed = link_contacts(hand, objects, pose, obj, scale)
+    return index.gather(1, signed.abs().topk(k, dim=1, largest=False).indices)
 
 
 def grasp_energy(hand: HandModel, objects: ObjectSet, pose: HandPose, contact_index: Tensor,

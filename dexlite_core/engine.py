@@ -58,6 +58,7 @@ from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
 from dexlite_core.seeding import stable_seed
 from dexlite_core.sim.runner import SimConfig, simulate
+from dexlite_core.squeeze import PressConfig, with_triples
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class StageConfigs:
     train: TrainConfig  #: retraining, as the train stage
     postopt: PostOptConfig  #: the descent (its keep_per_object is not used: see keep_fraction)
     sim: SimConfig  #: with the filter stage's tests
+    press: PressConfig = field(default_factory=PressConfig)  #: each post-optimized grasp's own pre-grasp and squeeze
     synth_temperature: float = 0.0  #: held-out pure samples: the synthesize stage's temperature
 
 
@@ -124,6 +126,13 @@ def merge(table: GraspTable, passed: GraspTable) -> GraspTable:
     return GraspTable.concat([table, new]).sorted()
 
 
+def post_optimized(hand: HandModel, objects: ObjectSet, table: GraspTable, stages: StageConfigs,
+                   *seed: str | int) -> GraspTable:
+    """``table`` after the descent (seeded by ``seed``), each grasp with its own pre-grasp and squeeze."""
+    refined = post_optimize(hand, objects, table, replace(stages.postopt, seed=stable_seed(stages.postopt.seed, *seed)))
+    return with_triples(refined.table, hand, objects, stages.press)
+
+
 def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]],
                     config: EngineConfig, stages: StageConfigs, objects_dir: Path) -> dict[str, float]:
     """Pure samples of ``checkpoint`` on ``groups``, post-optimized and simulated: the success of all of
@@ -134,8 +143,7 @@ def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, group
                           batch_size=config.batch_size, seed=stable_seed(config.seed, "engine", "heldout"))
     raw = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), groups, sample,
                      meta["couple_joints"]).table
-    refined = post_optimize(hand, objects, raw, replace(stages.postopt, seed=stable_seed(
-        stages.postopt.seed, "engine", "heldout"))).table
+    refined = post_optimized(hand, objects, raw, stages, "engine", "heldout")
     run = simulate(refined, objects_dir, stages.sim, desc="engine: held-out")  # rows and energies as in refined
     kept = keep_lowest_energy(run.table, stages.postopt.weights, config.heldout_keep)
     return {"heldout_success": float(run.table.sim.success.mean()),
@@ -155,8 +163,7 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
                           neighbour_fraction=config.neighbour_fraction, batch_size=config.batch_size,
                           seed=stable_seed(config.seed, "engine", r))
     candidates = expand(model, data, sample, meta["couple_joints"]).table
-    refined = post_optimize(hand, objects, candidates, replace(stages.postopt, seed=stable_seed(
-        stages.postopt.seed, "engine", r))).table
+    refined = post_optimized(hand, objects, candidates, stages, "engine", r)
     write_grasps(round_dir / "candidates.parquet", refined)
     selected = keep_lowest_fraction(refined, stages.postopt.weights, config.keep_fraction)
     run = simulate(selected, inputs.objects_dir, stages.sim, desc=f"engine: round {r}")
@@ -204,8 +211,7 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
                           seed=stable_seed(config.seed, "engine", "adapt", r))
     samples = synthesize(model, bank, objects, point_index, groups, sample, meta["couple_joints"],
                          bank_codes=training.object_code)
-    refined = post_optimize(hand, objects, samples.table, replace(stages.postopt, seed=stable_seed(
-        stages.postopt.seed, "engine", "adapt", r))).table
+    refined = post_optimized(hand, objects, samples.table, stages, "engine", "adapt", r)
     run = simulate(refined, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
     write_grasps(round_dir / "adapt.parquet", run.table)
     passed = torch.as_tensor(run.table.sim.success, device=objects.device)

@@ -14,8 +14,10 @@ Seven sets of grasps, each simulated with the same tests and measured by :func:`
 - ``dataset``: up to ``dataset_max`` filtered grasps on training objects, as stored.
 
 Beside the tests, a seeded subset of at most ``dgb_max`` grasps of each set goes through the
-DexGraspBench-like test (``sim.dgb``, :mod:`dexlite_core.sim.dgb`): ``dgb_success``, a figure
-comparable with the success rates BODex and DexGraspBench report.
+DexGraspBench-like test (``sim.dgb``, :mod:`dexlite_core.sim.dgb`), each grasp replayed with its own
+pre-grasp and squeeze: ``dgb_success``, a figure comparable with the success rates BODex and
+DexGraspBench report, and ``dgb_no_contact``, how many of its passes touch nothing at the grasp
+(the protocol's known false positive: a hand that closes onto the object only during the squeeze).
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from dexlite_core.model.train import load_checkpoint
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.sim.runner import SimConfig, SimRun, simulate
+from dexlite_core.squeeze import PressConfig, touches, with_triples
 
 #: The measured sets, in the order the metrics and the report show them.
 SETS = ("recon", "train_raw", "decoded", "raw", "postopt_all", "postopt", "dataset")
@@ -50,7 +53,7 @@ class EvaluateConfig:
     raw_max: int = 640  #: raw grasps simulated (a seeded random subset when there are more), refined and not
     dataset_max: int = 400  #: filtered training grasps simulated for the "dataset" set
     recon_max: int = 200  #: of those, grasps re-decoded for the "recon" set
-    dgb_max: int = 64  #: grasps of each set (seeded subset) through the DexGraspBench-like test
+    dgb_max: int = 256  #: grasps of each set (seeded subset) through the DexGraspBench-like test
     train_raw_per_object: int = 16  #: pure samples per training object and scale ("train_raw")
     contact_threshold: float = 0.005  #: m; candidates this close to the surface count as contacts (Q1)
     friction: float = 0.6  #: Q1 friction cone
@@ -104,9 +107,10 @@ def table_metrics(table: GraspTable, passed: dict[str, np.ndarray], hand: HandMo
     }
 
 
-def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig, inputs: EvaluateInputs,
-                   out_dir: Path) -> dict:
-    """Simulate and measure the seven sets (module docstring); metrics side by side, one dict per set."""
+def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig, press: PressConfig,
+                   inputs: EvaluateInputs, out_dir: Path) -> dict:
+    """Simulate and measure the seven sets (module docstring); metrics side by side, one dict per set.
+    The sets this stage makes (recon, train_raw) get their own pre-grasp and squeeze (``press``)."""
     device = resolve_device(config.device)
     objects_table = read_objects(inputs.objects_dir)
     split_of = dict(zip(objects_table.object_code, objects_table.split))
@@ -120,15 +124,17 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig,
     hand = HandModel(device=device)
     dataset = _subset(training, config.dataset_max, config.seed)
     pick = _subset_index(len(raw), config.raw_max, config.seed)
-    sets = {**model_sets(inputs.checkpoint, objects, training, _subset(dataset, config.recon_max, config.seed),
-                         replace(sample, mode="pure", n_per_object=config.train_raw_per_object), device),
+    made = model_sets(inputs.checkpoint, objects, training, _subset(dataset, config.recon_max, config.seed),
+                      replace(sample, mode="pure", n_per_object=config.train_raw_per_object), device)
+    sets = {**{name: with_triples(table, hand, objects, press) for name, table in made.items()},
             "decoded": decoded.select(pick), "raw": raw.select(pick), "postopt_all": refined.select(pick),
             "postopt": read_grasps(inputs.postopt), "dataset": dataset}
     runs = simulate_sets(sets, inputs.objects_dir, sim)  # in SETS order
     metrics = {name: table_metrics(run.table, run.passed, hand, objects, config, device) for name, run in runs.items()}
     if config.dgb_max:
-        for name, (success, n) in dgb_success(sets, inputs.objects_dir, sim, config.dgb_max, config.seed).items():
-            metrics[name].update(dgb_success=success, dgb_n=n)
+        for name, figures in dgb_success(sets, inputs.objects_dir, sim, config.dgb_max, config.seed, hand,
+                                         objects).items():
+            metrics[name].update(figures)
     metrics["gain_lift_points"] = 100 * (metrics["postopt"]["lift_success"] - metrics["raw"]["lift_success"])
     synth, post = (json.loads(Path(path).read_text()) for path in (inputs.synth_metrics, inputs.postopt_metrics))
     metrics["throughput"] = {"sample_grasps_per_s": synth.get("sample_grasps_per_s", float("nan")),
@@ -169,14 +175,20 @@ def simulate_sets(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig
     return runs
 
 
-def dgb_success(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig, at_most: int,
-                seed: int) -> dict[str, tuple[float, int]]:
-    """Share of a seeded subset of at most ``at_most`` grasps of each set that passes the
-    DexGraspBench-like test, and the subset's size; one simulation run over all sets."""
+def dgb_success(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig, at_most: int, seed: int,
+                hand: HandModel, objects: ObjectSet) -> dict[str, dict[str, float]]:
+    """Per set, on a seeded subset of at most ``at_most`` grasps (one simulation run over all sets): the share
+    that passes the DexGraspBench-like test, the subset's size, and the passes that touch nothing."""
     subsets = {name: _subset(table, at_most, seed) for name, table in sets.items()}
     runs = simulate_sets(subsets, objects_dir, replace(sim, tests=("dgb",)))
-    return {name: (float(run.passed["dgb"].mean()) if len(run.table) else float("nan"), len(run.table))
-            for name, run in runs.items()}
+    figures = {}
+    for name, run in runs.items():
+        passed, table = run.passed["dgb"], run.table
+        touching = touches(hand, objects, table.poses(device=objects.device), objects.index_of(list(table.object_code)),
+                           torch.as_tensor(table.scale, device=objects.device)).cpu().numpy()
+        figures[name] = {"dgb_success": float(passed.mean()) if len(table) else float("nan"), "dgb_n": len(table),
+                         "dgb_no_contact": int((passed & ~touching).sum())}
+    return figures
 
 
 def _subset_index(n: int, at_most: int, seed: int) -> np.ndarray:

@@ -29,6 +29,7 @@ from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, pos
 from dexlite_core.parallel import ParallelConfig, parallel_map
 from dexlite_core.params import build
 from dexlite_core.sim.runner import SimConfig, simulate
+from dexlite_core.squeeze import PressConfig, with_triples
 
 #: A mesh whose bounding radius (metres, as read) is outside this range needs --scale.
 PLAUSIBLE_RADIUS = (0.02, 0.3)
@@ -39,18 +40,21 @@ TESTS = ("lift", "six_dir")
 @dataclass(frozen=True)
 class GraspSettings:
     """How grasps are sampled, post-optimized and simulated: the pipeline's own, as its checkpoint stores
-    them under params.yaml's section names (``synth``, ``postopt``, ``sim``)."""
+    them under params.yaml's section names (``synth``, ``postopt``, ``sim``, ``press``)."""
 
     sample: SampleConfig = field(default_factory=SampleConfig)
     postopt: PostOptConfig = field(default_factory=PostOptConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    press: PressConfig = field(default_factory=PressConfig)  #: each grasp's own pre-grasp and squeeze
 
     @staticmethod
     def of(sections: Mapping) -> "GraspSettings":
         """From params-like ``sections``; a missing section keeps the defaults (params.yaml's values)."""
+        sim = build(SimConfig, sections.get("sim"), "sim")
+        press = {**(sections.get("press") or {}), "kp": sim.dgb.actuator_kp}  # the fingers that replay the grasp
         return GraspSettings(build(SampleConfig, sections.get("synth"), "synth"),
-                             build(PostOptConfig, sections.get("postopt"), "postopt"),
-                             build(SimConfig, sections.get("sim"), "sim"))
+                             build(PostOptConfig, sections.get("postopt"), "postopt"), sim,
+                             build(PressConfig, press, "press"))
 
     def protocol(self) -> str:
         """What a success figure of ``simulate`` means."""
@@ -130,6 +134,7 @@ def grasp_mesh(request: MeshGraspRequest, work_dir: Path) -> MeshGrasps:
         table = keep_lowest_energy(post_optimize(hand, objects, table, config).table, config.weights, request.n)
     else:
         table = with_energies(table, hand, objects, device)
+    table = with_triples(table, hand, objects, settings.press)
     if request.simulate:
         table = simulate(table, work_dir, replace(settings.sim, tests=TESTS), desc="simulating").table
-    return MeshGrasps(table.sorted(), center, float(scale), settings, {"synth", "postopt", "sim"} <= set(stored))
+    return MeshGrasps(table.sorted(), center, float(scale), settings, {"synth", "postopt", "sim", "press"} <= set(stored))

@@ -23,3 +23,4 @@ def descent_config(params: Mapping) -> PostOptConfig:
 def sim_config(params: Mapping, tests) -> SimConfig:
     """The ``sim`` section with the tests a stage runs (filter.tests or evaluate.tests)."""
     return build(SimConfig, {**params["sim"], "tests": tests}, "sim")
+

@@ -11,18 +11,20 @@ use_project_python()  # before dexlite_core is imported
 
 from dexlite_core.data.curate import CurateConfig, curate
 from dexlite_core.data.files import write_json
+from _press import press_config
 from dexlite_core.params import build, load_params
+from dexlite_core.squeeze import PressConfig
 
 
-def settings(params) -> CurateConfig:
+def settings(params) -> tuple[CurateConfig, PressConfig]:
     section = dict(params["curate"])
     section["source"] = {"kind": section.pop("source"), "dexgraspnet_root": section.pop("dexgraspnet_root")}
-    return build(CurateConfig, section, "curate")
+    return build(CurateConfig, section, "curate"), press_config(params)
 
 
 def main(objects_dir: str, stability_dir: str, out_dir: str, metrics_path: str) -> None:
-    config = settings(load_params())
-    metrics = curate(config, Path(objects_dir), Path(stability_dir), Path(out_dir))
+    config, press = settings(load_params())
+    metrics = curate(config, press, Path(objects_dir), Path(stability_dir), Path(out_dir))
     write_json(metrics_path, metrics)
     rate = f", {metrics['acceptance_rate']:.1%} of {metrics['attempts']} attempts, {metrics['accepted_per_s']:.2f}/s" \
         if "attempts" in metrics else ""

@@ -11,6 +11,7 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from _configs import descent_config, sim_config
+from _press import press_config
 from dexlite_core.data.files import write_json
 from dexlite_core.engine import EngineConfig, EngineInputs, StageConfigs, engine_stage
 from dexlite_core.model.train import TrainConfig
@@ -21,7 +22,7 @@ def settings(params) -> tuple[EngineConfig, StageConfigs]:
     train = dict(params["train"])
     train.pop("launcher", None)  # the engine retrains in this process
     stages = StageConfigs(train=build(TrainConfig, train, "train"), postopt=descent_config(params),
-                          sim=sim_config(params, params["filter"]["tests"]),
+                          sim=sim_config(params, params["filter"]["tests"]), press=press_config(params),
                           synth_temperature=float(params["synth"]["temperature"]))
     return build(EngineConfig, params["engine"], "engine"), stages
 

@@ -12,24 +12,27 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from _configs import sim_config
+from _press import press_config
 from dexlite_core.data.files import write_json
 from dexlite_core.evaluate import SETS, EvaluateConfig, EvaluateInputs, evaluate_stage
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig
+from dexlite_core.squeeze import PressConfig
 
 
-def settings(params) -> tuple[EvaluateConfig, SimConfig, SampleConfig]:
+def settings(params) -> tuple[EvaluateConfig, SimConfig, SampleConfig, PressConfig]:
     section = dict(params["evaluate"])
     sim = sim_config(params, section.pop("tests"))
     # train_raw samples as the synthesize stage does
-    return build(EvaluateConfig, section, "evaluate"), sim, build(SampleConfig, params["synth"], "synth")
+    return (build(EvaluateConfig, section, "evaluate"), sim, build(SampleConfig, params["synth"], "synth"),
+            press_config(params))
 
 
 def main(*paths: str) -> None:
-    config, sim, sample = settings(load_params())
+    config, sim, sample, press = settings(load_params())
     *inputs, out_dir, metrics_path = map(Path, paths)
-    metrics = evaluate_stage(config, sim, sample, EvaluateInputs(*inputs), out_dir)
+    metrics = evaluate_stage(config, sim, sample, press, EvaluateInputs(*inputs), out_dir)
     write_json(metrics_path, metrics)
     print("evaluate: lift success " + ", ".join(f"{name} {metrics[name]['lift_success']:.1%}" for name in SETS)
           + f" ({metrics['gain_lift_points']:+.1f} points from post-optimization)")

@@ -11,16 +11,18 @@ use_project_python()  # before dexlite_core is imported
 
 from dexlite_core.data.files import write_json
 from dexlite_core.optimize.postopt import PostOptConfig, postopt_stage
+from _press import press_config
 from dexlite_core.params import build, load_params
+from dexlite_core.squeeze import PressConfig
 
 
-def settings(params) -> PostOptConfig:
-    return build(PostOptConfig, params["postopt"], "postopt")
+def settings(params) -> tuple[PostOptConfig, PressConfig]:
+    return build(PostOptConfig, params["postopt"], "postopt"), press_config(params)
 
 
 def main(raw_path, objects_dir, all_path, out_path, metrics_path) -> None:
-    config = settings(load_params())
-    metrics = postopt_stage(config, Path(raw_path), Path(objects_dir), Path(all_path), Path(out_path))
+    config, press = settings(load_params())
+    metrics = postopt_stage(config, press, Path(raw_path), Path(objects_dir), Path(all_path), Path(out_path))
     write_json(metrics_path, metrics)
     print(f"postopt: {metrics['n_refined']} grasps refined in {metrics['postopt_seconds']:.1f} s "
           f"({metrics['postopt_ms_per_grasp']:.1f} ms per grasp), {metrics['n_grasps']} kept")

@@ -11,6 +11,7 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from _configs import descent_config, sim_config
+from _press import press_config
 from dexlite_core.data.files import write_json
 from dexlite_core.model.pipeline import refine_stage
 from dexlite_core.model.refine import RefinerConfig
@@ -18,16 +19,17 @@ from dexlite_core.model.sample import SampleConfig
 from dexlite_core.optimize.postopt import PostOptConfig
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig
+from dexlite_core.squeeze import PressConfig
 
 
-def settings(params) -> tuple[RefinerConfig, SampleConfig, PostOptConfig, SimConfig]:
+def settings(params) -> tuple[RefinerConfig, SampleConfig, PostOptConfig, SimConfig, PressConfig]:
     return (build(RefinerConfig, params["refine"], "refine"), build(SampleConfig, params["synth"], "synth"),
-            descent_config(params), sim_config(params, params["filter"]["tests"]))
+            descent_config(params), sim_config(params, params["filter"]["tests"]), press_config(params))
 
 
 def main(checkpoint, objects_dir, stability_dir, out_dir, metrics_path) -> None:
-    config, sample, postopt, sim = settings(load_params())
-    metrics = refine_stage(config, sample, postopt, sim, Path(checkpoint),
+    config, sample, postopt, sim, press = settings(load_params())
+    metrics = refine_stage(config, sample, postopt, sim, press, Path(checkpoint),
                            Path(objects_dir), Path(stability_dir), Path(out_dir))
     write_json(metrics_path, metrics)
     if metrics["pairs"] == 0:

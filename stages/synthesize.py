@@ -14,16 +14,18 @@ use_project_python()  # before dexlite_core is imported
 from dexlite_core.data.files import write_json
 from dexlite_core.model.pipeline import synthesize_stage
 from dexlite_core.model.sample import SampleConfig
+from _press import press_config
 from dexlite_core.params import build, load_params
+from dexlite_core.squeeze import PressConfig
 
 
-def settings(params) -> SampleConfig:
-    return build(SampleConfig, params["synth"], "synth")
+def settings(params) -> tuple[SampleConfig, PressConfig]:
+    return build(SampleConfig, params["synth"], "synth"), press_config(params)
 
 
 def main(checkpoint, objects_dir, stability_dir, filtered, out_path, decoded_path, metrics_path) -> None:
-    config = settings(load_params())
-    metrics = synthesize_stage(config, Path(checkpoint), Path(objects_dir), Path(stability_dir), Path(filtered),
+    config, press = settings(load_params())
+    metrics = synthesize_stage(config, press, Path(checkpoint), Path(objects_dir), Path(stability_dir), Path(filtered),
                                Path(out_path), Path(decoded_path))
     write_json(metrics_path, metrics)
     print(f"synthesize ({config.mode}): {metrics['n_grasps']} grasps on {metrics['n_objects']} objects, "

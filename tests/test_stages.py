@@ -163,7 +163,8 @@ def test_engine_check_needs_objects_of_its_split(workspace, tmp_path):
 def test_evaluate_reports_every_set_side_by_side(workspace):
     metrics = json.loads((workspace / "data/metrics/evaluate.json").read_text())
     keys = {"lift_success", "six_dir_suc1", "six_dir_suc6", "penetration_mean_mm", "penetration_max_mm",
-            "contact_distance_mm", "q1", "h_mean", "pca_top3_share", "n_grasps", "dgb_success", "dgb_n"}
+            "contact_distance_mm", "q1", "h_mean", "pca_top3_share", "n_grasps", "dgb_success", "dgb_n",
+            "dgb_no_contact"}
     assert set(SETS) == {"recon", "train_raw", "decoded", "raw", "postopt_all", "postopt", "dataset"}
     for name in SETS:
         assert keys == set(metrics[name]), name

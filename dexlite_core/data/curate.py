@@ -17,6 +17,7 @@ from dexlite_core.objects.pipeline import DatasetSource
 from dexlite_core.objects.store import load_object_set, read_objects, write_table
 from dexlite_core.sim.stability import read_stability
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
+from dexlite_core.squeeze import PressConfig, with_triples
 
 REJECT_SCHEMA = pa.schema([("object_code", pa.string()), ("grasp_id", pa.int64()), ("reason", pa.string())])
 
@@ -52,8 +53,9 @@ def stable_groups(objects_dir: Path, stability_dir: Path, splits: tuple[str, ...
     return groups
 
 
-def curate(config: CurateConfig, objects_dir: Path, stability_dir: Path, out_dir: Path) -> dict:
-    """Write ``grasps.parquet`` and ``rejects.parquet`` into ``out_dir``; return metrics."""
+def curate(config: CurateConfig, press: PressConfig, objects_dir: Path, stability_dir: Path, out_dir: Path) -> dict:
+    """Write ``grasps.parquet`` and ``rejects.parquet`` into ``out_dir``; return metrics. Our optimizer's grasps
+    get their own pre-grasp and squeeze (``press``); a release's keep the fixed ones it was made for."""
     groups = stable_groups(objects_dir, stability_dir, config.splits)
     codes = sorted({c for c, _ in groups})
     device = resolve_device(config.optimize.device)
@@ -61,7 +63,7 @@ def curate(config: CurateConfig, objects_dir: Path, stability_dir: Path, out_dir
     objects = load_object_set(objects_dir, codes, device=device)
     if config.source.kind == "optimize":
         result = seed_grasps(hand, objects, groups, config.optimize)
-        table, rejects = result.accepted, []
+        table, rejects = with_triples(result.accepted, hand, objects, press), []
         metrics = {"attempts": result.attempts, "pruned": result.pruned, "accepted": len(table),
                    "acceptance_rate": len(table) / max(result.attempts, 1),
                    "accepted_per_s": len(table) / max(result.seconds, 1e-9), "optimize_seconds": result.seconds}

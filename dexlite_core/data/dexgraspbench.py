@@ -29,7 +29,7 @@ from dexlite_core.conventions import JOINT_SHORT_NAMES, NUM_JOINTS, matrix_to_qu
 from dexlite_core.data.dexgraspnet import DexGraspNetError, load_object_array
 from dexlite_core.data.files import atomic_path, write_json
 from dexlite_core.data.grasps import GraspTable
-from dexlite_core.sim.dgb import Stages
+from dexlite_core.sim.dgb import Stages, replay_joints
 
 # -- the frame mapping ---------------------------------------------------------------------
 # Menagerie's rh_palm is our robot0:palm (same child offsets and axes), but it sits at
@@ -136,7 +136,7 @@ def export_dexgraspbench(table: GraspTable, objects_dir: Path, out_dir: Path, st
     for code in codes:
         write_object(Path(objects_dir) / code / "decomposed.obj", Path(objects_dir) / code / "mesh.obj",
                      object_dir(out_dir, code))
-    pre, squeeze = stages.joints(table.joints.astype(np.float64))
+    pre, squeeze = replay_joints(table, stages)
     qpos = {name: to_menagerie(table.wrist_pos, table.wrist_quat, joints)
             for name, joints in (("pregrasp_qpos", pre), ("grasp_qpos", table.joints), ("squeeze_qpos", squeeze))}
     for i in range(len(table)):

@@ -14,6 +14,7 @@ from dexlite_core.conventions import resolve_device
 from dexlite_core.data.curate import stable_groups
 from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import with_energies
+from dexlite_core.squeeze import PressConfig, with_triples
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, input_point_index, split_rows
 from dexlite_core.model.refine import (Refinement, RefinerConfig, RefinerPairs, refiner_state, refinement_of,
@@ -74,8 +75,8 @@ def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir:
             "n_val": len(val_rows), **{f"val_{k}": v for k, v in result.final.items()}}
 
 
-def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptConfig, sim: SimConfig, checkpoint: Path,
-                 objects_dir: Path, stability_dir: Path, out_dir: Path) -> dict:
+def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptConfig, sim: SimConfig, press: PressConfig,
+                 checkpoint: Path, objects_dir: Path, stability_dir: Path, out_dir: Path) -> dict:
     """``checkpoint`` with a refiner (:mod:`dexlite_core.model.refine`) written to ``out_dir/model.pt``.
     Pairs: on every stable training object and scale, its ``transfers_per_object`` best matches from the
     other objects' bank grasps, post-optimized (``postopt``) and simulated (``sim``; ``pairs.parquet``); each
@@ -86,7 +87,7 @@ def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptCo
     stored = load_checkpoint_dict(checkpoint)
     # What `dexlite grasp` then samples, post-optimizes and simulates with, as this pipeline did.
     stored = {**stored, "configs": {**stored.get("configs", {}), "synth": asdict(sample), "postopt": asdict(postopt),
-                                    "sim": asdict(sim)}}
+                                    "sim": asdict(sim), "press": asdict(press)}}
     if config.transfers_per_object == 0:
         write_checkpoint(out_dir / "model.pt", stored)
         return {"pairs": 0}
@@ -105,6 +106,7 @@ def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptCo
                            SampleConfig(n_per_object=config.transfers_per_object, seed=stable_seed(config.seed, "refine")),
                            meta["couple_joints"], bank_codes=np.array(meta["bank_codes"], dtype=object)).table
     refined = post_optimize(hand, objects, transfers, replace(postopt, seed=stable_seed(postopt.seed, "refine"))).table
+    refined = with_triples(refined, hand, objects, press)
     run = simulate(refined, objects_dir, sim, desc="refine: pairs")
     write_grasps(out_dir / "pairs.parquet", run.table)
     passed = run.table.sim.success
@@ -138,7 +140,7 @@ def _check_passes(model, meta: dict, refinement: Refinement, objects, point_inde
     return [float(part.mean()) for part in np.split(run.passed["lift"], len(tables))]
 
 
-def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, stability_dir: Path,
+def synthesize_stage(config: SampleConfig, press: PressConfig, checkpoint: Path, objects_dir: Path, stability_dir: Path,
                      filtered: Path, out_path: Path, decoded_path: Path) -> dict:
     """Pure synthesis on every stable test object and scale (refined when the checkpoint has a refiner;
     ``decoded_path``: the same grasps before it), or expansion of the training grasps (``decoded_path``
@@ -158,8 +160,11 @@ def synthesize_stage(config: SampleConfig, checkpoint: Path, objects_dir: Path, 
         objects = load_object_set(objects_dir, sorted(set(training.object_code)), device=device)
         data = grasp_data(training, objects, input_point_index(objects, meta["n_points"]))
         samples = expand(model, data, config, meta["couple_joints"])
-    table = with_energies(samples.table, hand, objects, device)
+    def scored(grasps: GraspTable) -> GraspTable:
+        return with_triples(with_energies(grasps, hand, objects, device), hand, objects, press)
+
+    table = scored(samples.table)
     write_grasps(out_path, table)
-    write_grasps(decoded_path, table if samples.decoded is None else with_energies(samples.decoded, hand, objects, device))
+    write_grasps(decoded_path, table if samples.decoded is None else scored(samples.decoded))
     return {"n_grasps": len(table), "n_objects": len(set(table.object_code)), "mode": config.mode,
             "sample_grasps_per_s": len(table) / max(samples.seconds, 1e-9)}

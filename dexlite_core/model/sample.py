@@ -34,7 +34,7 @@ MODES = ("pure", "expand")
 @dataclass(frozen=True)
 class SampleConfig:
     mode: str = "pure"  #: pure: new grasps for the test objects; expand: variations of training grasps
-    n_per_object: int = 32  #: pure: grasps per object and scale; expand: decodings per source grasp
+    n_per_object: int = 48  #: pure: grasps per object and scale; expand: decodings per source grasp
     temperature: float = 0.0  #: pure: noise on the transferred latent, in its posterior std; expand: std of the
     #: noise on the posterior mean
     neighbour_fraction: float = 0.5  #: expand: share of decodings moved to a neighbouring anchor

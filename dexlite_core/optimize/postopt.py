@@ -21,6 +21,7 @@ from dexlite_core.objects.store import load_object_set
 from dexlite_core.optimize.anneal import AnnealConfig, anneal
 from dexlite_core.optimize.problem import GraspProblem, GroupRandom
 from dexlite_core.seeding import deterministic_torch, stable_seed
+from dexlite_core.squeeze import PressConfig, with_triples
 
 DESCENT = AnnealConfig(steps=150, step_size=0.003, step_size_end=0.0002, temperature=0.0, temperature_end=0.0,
                        switch_probability=0.1)
@@ -31,7 +32,7 @@ class PostOptConfig:
     anneal: AnnealConfig = field(default_factory=lambda: DESCENT)
     weights: EnergyWeights = field(default_factory=EnergyWeights)  #: E_post
     couple_joints: bool = True
-    keep_per_object: int = 8  #: keep the grasps of lowest E_post per object and scale (0: keep all)
+    keep_per_object: int = 12  #: keep the grasps of lowest E_post per object and scale (0: keep all)
     batch_size: int = 2048
     seed: int = 0
     device: str = "auto"
@@ -94,15 +95,18 @@ def keep_lowest_energy(table: GraspTable, weights: EnergyWeights, per_group: int
     return table.select(keep)
 
 
-def postopt_stage(config: PostOptConfig, raw_path: Path, objects_dir: Path, all_path: Path, out_path: Path) -> dict:
-    """Refine every raw grasp (all written to ``all_path``, rows as in the raw table), then keep the
-    ``keep_per_object`` of lowest E_post per object and scale (``out_path``)."""
+def postopt_stage(config: PostOptConfig, press: PressConfig, raw_path: Path, objects_dir: Path, all_path: Path,
+                  out_path: Path) -> dict:
+    """Refine every raw grasp (all written to ``all_path``, rows as in the raw table, each with its own
+    pre-grasp and squeeze), then keep the ``keep_per_object`` of lowest E_post per object and scale (``out_path``)."""
     device = resolve_device(config.device)
     raw = read_grasps(raw_path)
     objects = load_object_set(objects_dir, sorted(set(raw.object_code)), device=device)
-    result = post_optimize(HandModel(device=device), objects, raw, config)
-    kept = keep_lowest_energy(result.table, config.weights, config.keep_per_object)
-    write_grasps(all_path, result.table)
+    hand = HandModel(device=device)
+    result = post_optimize(hand, objects, raw, config)
+    refined = with_triples(result.table, hand, objects, press)
+    kept = keep_lowest_energy(refined, config.weights, config.keep_per_object)
+    write_grasps(all_path, refined)
     write_grasps(out_path, kept)
     return {"n_refined": len(result.table), "n_grasps": len(kept), "postopt_seconds": result.seconds,
             "postopt_grasps_per_s": len(result.table) / max(result.seconds, 1e-9),

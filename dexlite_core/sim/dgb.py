@@ -17,8 +17,9 @@ from the pre-grasp: pre-grasp -> grasp in ``stage_time`` and grasp -> squeeze in
 targets moved linearly in ``stage_steps`` jumps; then a force of ``push_accel`` x the object's
 mass pushes the object for ``push_time``, its pose checked every ``check_time``: it fails when
 it has moved ``max_displacement`` or turned ``max_rotation_deg`` from where it started. It
-passes when it holds in all six directions. Pre-grasp and squeeze (:class:`Stages`, ``sim.dgb.stages``)
-are the ones the DexGraspBench export writes.
+passes when it holds in all six directions. Pre-grasp and squeeze are each grasp's own where its
+table has them (:mod:`dexlite_core.squeeze`), else the fixed :class:`Stages` (``sim.dgb.stages``);
+:func:`replay_joints` picks them, for this test and the DexGraspBench export alike.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import trimesh
 
 from dexlite_core.conventions import (CLOSING_DIRECTION, COUPLED_FINGERS, JOINT_LOWER, JOINT_NAMES, JOINT_UPPER,
                                       PREFIX)
+from dexlite_core.data.grasps import GraspTable
 from dexlite_core.hand.asset import PALM_BODY, MjcfOptions, hand_mjcf
 from dexlite_core.sim.grasp import MOCAP, OBJECT, SimDiverged, TestOutcome, add_object_and_mocap
 from dexlite_core.sim.scene import ObjectPhysics, warnings_raised
@@ -62,6 +64,17 @@ class Stages:
         return pre, squeeze
 
 
+def replay_joints(table: GraspTable, stages: Stages) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-grasp and squeeze joints (N, 22) that replay ``table``'s grasps: each grasp's own where it has
+    them, the fixed ``stages`` elsewhere (tables without them, such as the DexGraspNet release)."""
+    joints = table.joints.astype(np.float64)
+    pre, squeeze = stages.joints(joints)
+    if table.pregrasp is not None:
+        own = ~np.isnan(table.pregrasp).any(axis=1)
+        pre[own], squeeze[own] = table.pregrasp[own], table.squeeze[own]
+    return pre, squeeze
+
+
 @dataclass(frozen=True)
 class DgbTestConfig:
     """DexGraspBench's values (config/task/eval.yaml, assets/hand/shadow/right_hand.xml, src/util/hand_util.py)."""
@@ -86,7 +99,7 @@ class DgbTestConfig:
     max_displacement: float = 0.05  #: m (its trans_thre)
     max_rotation_deg: float = 15.0  #: its angle_thre
     max_penetration: float = 0.01  #: m, pre-grasp contact depth that fails (its max_pene)
-    stages: Stages = field(default_factory=Stages)  #: pre-grasp and squeeze, as the export writes them
+    stages: Stages = field(default_factory=Stages)  #: pre-grasp and squeeze of grasps that have none of their own
 
     def __post_init__(self) -> None:
         if not 1e-4 <= self.timestep <= 0.01:
@@ -203,9 +216,10 @@ class DgbSimulator:
         q = self.data.qpos[self.obj_qpos:self.obj_qpos + 7]
         return float(np.linalg.norm(q[:3])), math.degrees(2 * math.acos(min(1.0, abs(float(q[3]) / np.linalg.norm(q[3:])))))
 
-    def dgb(self, pos: np.ndarray, quat: np.ndarray, joints: np.ndarray) -> TestOutcome:
+    def dgb(self, pos: np.ndarray, quat: np.ndarray, joints: np.ndarray, pre: np.ndarray,
+            squeeze: np.ndarray) -> TestOutcome:
+        """Replay pre-grasp -> grasp (``joints``) -> squeeze, then push (the module docstring)."""
         c = self.config
-        pre, squeeze = c.stages.joints(joints)
         self._reset(pos, quat, pre)
         depth = self.pregrasp_contact_depth()
         if depth > c.max_penetration:

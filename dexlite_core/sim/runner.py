@@ -10,7 +10,7 @@ from dexlite_core.conventions import COUPLED_PAIRS, COUPLING_J0_COEF, COUPLING_T
 from dexlite_core.data.grasps import GraspTable, SimColumns
 from dexlite_core.objects.store import read_pieces
 from dexlite_core.parallel import ParallelConfig, parallel_map
-from dexlite_core.sim.dgb import DgbSimulator, DgbTestConfig
+from dexlite_core.sim.dgb import DgbSimulator, DgbTestConfig, Stages, replay_joints
 from dexlite_core.sim.grasp import GraspSimulator, GraspTestConfig, TestOutcome
 
 TESTS = ("lift", "six_dir", "dgb")
@@ -41,6 +41,8 @@ class _Item:
     wrist_pos: np.ndarray  #: (n, 3)
     wrist_quat: np.ndarray  #: (n, 4)
     joints: np.ndarray  #: (n, 22)
+    pregrasp: np.ndarray  #: (n, 22), for the DexGraspBench-like test
+    squeeze: np.ndarray  #: (n, 22)
 
 
 @dataclass(frozen=True)
@@ -58,18 +60,24 @@ class _Worker:
             sims.update(dict.fromkeys(set(self.tests) - {"dgb"}, GraspSimulator(pieces, solid, item.scale, self.config)))
         if "dgb" in self.tests:
             sims["dgb"] = DgbSimulator(pieces, solid, item.scale, self.dgb)
-        return [{t: getattr(sims[t], t)(p.astype(float), q.astype(float), j.astype(float)) for t in self.tests}
-                for p, q, j in zip(item.wrist_pos, item.wrist_quat, item.joints)]
+        out = []
+        for p, q, j, pre, squeeze in zip(item.wrist_pos.astype(float), item.wrist_quat.astype(float),
+                                         item.joints.astype(float), item.pregrasp, item.squeeze):
+            out.append({t: sims[t].dgb(p, q, j, pre, squeeze) if t == "dgb" else getattr(sims[t], t)(p, q, j)
+                        for t in self.tests})
+        return out
 
 
-def _items(table: GraspTable, chunk: int) -> list[_Item]:
+def _items(table: GraspTable, chunk: int, stages: Stages) -> list[_Item]:
     items = []
+    pre, squeeze = replay_joints(table, stages)
     keys = sorted(set(zip(table.object_code, table.scale.tolist())))
     for code, scale in keys:
         rows = np.flatnonzero((table.object_code == code) & (table.scale == scale))
         for start in range(0, len(rows), chunk):
             r = rows[start:start + chunk]
-            items.append(_Item(code, float(scale), r, table.wrist_pos[r], table.wrist_quat[r], table.joints[r]))
+            items.append(_Item(code, float(scale), r, table.wrist_pos[r], table.wrist_quat[r], table.joints[r],
+                               pre[r], squeeze[r]))
     return items
 
 
@@ -82,7 +90,7 @@ class SimRun:
 def simulate(table: GraspTable, objects_dir: Path, config: SimConfig, desc: str | None = "simulating") -> SimRun:
     """Run the tests on every grasp. A grasp succeeds when every test in ``config.tests``
     passes; its fail reason names the first failing test (``lift:dropped``)."""
-    items = _items(table, config.chunk)
+    items = _items(table, config.chunk, config.dgb.stages)
     results = parallel_map(_Worker(Path(objects_dir), config.tests, config.grasp, config.dgb), items, config.parallel, desc=desc)
     n = len(table)
     success = np.zeros(n, bool)

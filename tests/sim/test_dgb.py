@@ -8,7 +8,7 @@ from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER
 from dexlite_core.data.grasps import GraspTable
 from dexlite_core.params import build, load_params
 from dexlite_core.parallel import ParallelConfig
-from dexlite_core.sim.dgb import DgbSimulator, DgbTestConfig
+from dexlite_core.sim.dgb import DgbSimulator, DgbTestConfig, Stages, replay_joints
 from dexlite_core.sim.runner import SimConfig, simulate
 
 from conftest import REPO
@@ -49,9 +49,10 @@ def test_scene_has_dexgraspbench_physics(box_sim):
 
 def test_a_grasp_that_misses_fails_and_deep_penetration_is_refused(box_sim):
     joints = (JOINT_LOWER + JOINT_UPPER) / 2
-    away = box_sim.dgb(np.array([0.0, 0.5, 0.0]), IDENTITY, joints)  # the hand 0.5 m from the box
+    pre, squeeze = Stages().joints(joints)
+    away = box_sim.dgb(np.array([0.0, 0.5, 0.0]), IDENTITY, joints, pre, squeeze)  # the hand 0.5 m from the box
     assert not away.success and away.reason == "held_0_of_6" and away.obj_disp >= 0.05
-    inside = box_sim.dgb(np.zeros(3), IDENTITY, joints)  # the palm in the box's middle
+    inside = box_sim.dgb(np.zeros(3), IDENTITY, joints, pre, squeeze)  # the palm in the box's middle
     assert not inside.success and inside.reason == "penetration" and inside.penetration > 0.01
 
 
