@@ -123,3 +123,21 @@ def test_exported_poses_reproduce_our_links_on_menagerie_hand(small_objects, tmp
     # Without the mapping the same files would be centimetres off.
     plain = np.concatenate([table.wrist_pos, table.wrist_quat, table.joints], axis=1)
     assert link_residuals(menagerie, plain, table.wrist_pos, table.wrist_quat, table.joints)[1].max() > 0.02
+
+
+def test_export_writes_each_grasps_own_pregrasp_and_squeeze(small_objects, tmp_path):
+    """Rows with their own triple are exported with it; rows without fall back to the fixed stages."""
+    table = table_for(["pyb-duck"], per_object=4)
+    pre, squeeze = np.full((4, 22), np.nan, np.float32), np.full((4, 22), np.nan, np.float32)
+    pre[:2] = np.clip(table.joints[:2] - 0.02, JOINT_LOWER, JOINT_UPPER)
+    squeeze[:2] = np.clip(table.joints[:2] + 0.03, JOINT_LOWER, JOINT_UPPER)
+    stages = Stages(pregrasp_open=0.05, squeeze=0.075)
+    export_dexgraspbench(table.with_triple(pre, squeeze), small_objects, tmp_path, stages)
+    fixed_pre, fixed_squeeze = stages.joints(table.joints.astype(np.float64))
+    for i in range(4):
+        record = read_grasp_file(grasp_path(tmp_path, "pyb-duck", table.scale[i], table.grasp_id[i]))
+        own = i < 2
+        np.testing.assert_allclose(from_menagerie(record["pregrasp_qpos"][None])[2][0],
+                                   pre[i] if own else fixed_pre[i], atol=1e-6)
+        np.testing.assert_allclose(from_menagerie(record["squeeze_qpos"][None])[2][0],
+                                   squeeze[i] if own else fixed_squeeze[i], atol=1e-6)

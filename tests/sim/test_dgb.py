@@ -71,3 +71,22 @@ def test_runs_on_a_tiny_table_through_the_runner(small_objects):
     assert run.passed["dgb"].dtype == bool and run.passed["dgb"].shape == (n,)
     assert not run.passed["dgb"][0] and run.table.sim.fail_reason[0] == "dgb:held_0_of_6"
     assert run.table.sim.fail_reason[2] == "dgb:penetration"  # the palm at the brick's centre
+
+
+def test_replay_uses_each_grasps_own_pregrasp_and_squeeze_and_the_fixed_stages_elsewhere():
+    n = 3
+    joints = np.tile((JOINT_LOWER + JOINT_UPPER) / 2, (n, 1)).astype(np.float32)
+    table = GraspTable(object_code=np.array(["a"] * n, dtype=object), scale=np.full(n, 0.07, np.float32),
+                       grasp_id=np.arange(n), source=np.array(["optimize"] * n, dtype=object),
+                       wrist_pos=np.zeros((n, 3), np.float32), wrist_quat=np.tile(IDENTITY, (n, 1)).astype(np.float32),
+                       joints=joints, energies=np.zeros((n, 5), np.float32))
+    stages = Stages()
+    fixed = stages.joints(joints.astype(np.float64))
+    assert all(np.array_equal(a, b) for a, b in zip(replay_joints(table, stages), fixed))  # a table without triples
+    own_pre, own_squeeze = joints - 0.01, joints + 0.02
+    own_pre[1], own_squeeze[1] = np.nan, np.nan  # row 1 has none
+    pre, squeeze = replay_joints(table.with_triple(own_pre, own_squeeze), stages)
+    np.testing.assert_allclose(pre[[0, 2]], own_pre[[0, 2]])
+    np.testing.assert_allclose(pre[1], fixed[0][1])
+    np.testing.assert_allclose(squeeze[[0, 2]], own_squeeze[[0, 2]])
+    np.testing.assert_allclose(squeeze[1], fixed[1][1])
