@@ -136,6 +136,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=TABLE@OBJECTS", dest="extra",
                         help="another set of our grasps (coupled hand): a grasp table and its object store, "
                              "e.g. bench_validity's made shapes (--made-dir); repeatable")
+    parser.add_argument("--only", action="append", default=[], metavar="SET",
+                        help="run only these sets (repeatable; default: every set found); the JSON keeps the others'")
     parser.add_argument("--reuse-dgb", action="store_true",
                         help="read DexGraspBench's results left in --work by an earlier run with the same --n/--seed")
     parser.add_argument("--jitter-mm", type=float, default=0.0,
@@ -168,7 +170,8 @@ def main() -> None:
         ours[name] = (Path(table), Path(objects))
     n = {name: args.n for name in ("dexgraspnet_sample", *ours)}
     n.update({k: int(v) for k, v in (item.split("=") for item in args.set_n)})
-    for name, (table, store, coupled) in sets(n, args.seed, ours, args.work).items():
+    chosen = {k: v for k, v in sets(n, args.seed, ours, args.work).items() if not args.only or k in args.only}
+    for name, (table, store, coupled) in chosen.items():
         results[f"{name}_n"] = len(table)
         export = args.work / name
         shutil.rmtree(export / "graspdata", ignore_errors=True)
