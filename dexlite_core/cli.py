@@ -61,9 +61,8 @@ def _grasp(args: argparse.Namespace) -> None:
     c = result.center
     print(f"wrote {len(result.table)} grasps to {out}. Poses are in {args.mesh}'s frame moved to its bounding-box "
           f"centre ({c[0]:.4g}, {c[1]:.4g}, {c[2]:.4g}); the object's bounding radius is {result.radius:.4g} m.")
-    if result.table.sim is not None:
-        print(f"{result.table.sim.success.mean():.0%} of them passed {result.settings.protocol()} "
-              f"(verdicts in {table_path})")
+    if result.passed:
+        print("; ".join(result.settings.success_lines(result.passed)) + f". Verdicts (all three tests) in {table_path}.")
     if not result.stored_settings and args.params is None:
         print(f"note: {checkpoint} stores no pipeline settings (an older checkpoint): the built-in defaults were "
               "used; pass --params params.yaml to use a params file's", file=sys.stderr)
@@ -123,8 +122,9 @@ def parser() -> argparse.ArgumentParser:
                                                "read as metres)")
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     g.add_argument("--no-postopt", action="store_true", help="raw network samples, without post-optimization")
-    g.add_argument("--simulate", action="store_true", help="judge every grasp with our MuJoCo lift and six-direction "
-                                                           "tests (the pipeline's sim settings, friction 2.0)")
+    g.add_argument("--simulate", action="store_true", help="judge every grasp with the DexGraspBench-like test "
+                                                           "(friction 0.6) and our lift and six-direction tests "
+                                                           "(friction 2.0), the pipeline's sim settings")
     g.add_argument("--format", choices=("parquet", "dexgraspnet", "dexgraspbench"), default="parquet")
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(run=_grasp)

@@ -41,7 +41,9 @@ def test_grasp_writes_a_valid_table(pipeline, can, tmp_path, capsys):
     radius = float(re.search(r"bounding radius is ([0-9.]+) m", printed.out).group(1))
     assert radius == pytest.approx(np.hypot(0.03, 0.06), rel=1e-3)
     assert table.scale == pytest.approx(radius * 1.03, rel=1e-3)
-    assert "passed our MuJoCo lift and six-direction tests at friction 2," in printed.out  # the protocol, named
+    # each figure names its protocol
+    assert "passed the DexGraspBench-like test (friction 0.6" in printed.out
+    assert "passed our MuJoCo lift and six-direction tests (friction 2)" in printed.out
 
 
 def test_grasp_runs_with_the_settings_stored_in_the_checkpoint(pipeline):
@@ -190,7 +192,7 @@ def test_grasp_exports_to_dexgraspbench(pipeline, can, tmp_path, capsys):
     params.write_text("sim:\n  grasp:\n    object:\n      friction: 1.5\n")
     assert main(["grasp", str(can), "-n", "2", "-o", str(out), "--format", "dexgraspbench", "--simulate", "--params",
                  str(params), "--checkpoint", str(pipeline / "data/refine/model.pt")]) == 0
-    assert "lift and six-direction tests at friction 1.5" in capsys.readouterr().out
+    assert "lift and six-direction tests (friction 1.5)" in capsys.readouterr().out
     table = read_grasps(out / "grasps.parquet")
     assert len(table) == 2 and table.sim is not None
     files = sorted((out / "graspdata" / "can").rglob("*.npy"))
