@@ -1,5 +1,5 @@
-"""MuJoCo grasp-test throughput: lift and six-direction tests per second on 1 and 2 local
-processes (wall time of `simulate`, process start-up included).
+"""MuJoCo grasp-test throughput: lift, six-direction and DexGraspBench-like tests per second on 1
+and 2 local processes (wall time of `simulate`, process start-up included).
 
 Grasps: the DexGraspNet sample when it lies beside the checkout (uncoupled hand, as
 DexGraspNet validated them), else the pipeline's curated grasps.
@@ -22,7 +22,7 @@ from dexlite_core.sim.grasp import GraspTestConfig
 from dexlite_core.sim.runner import SimConfig, simulate
 
 DGN_SAMPLE = REPO.parent / "shared" / "dexgraspnet-sample"
-N_LIFT, N_SIX = 480, 240
+N_LIFT, N_SIX, N_DGB = 480, 240, 120
 
 
 def grasps(tmp: str) -> tuple[GraspTable, Path, GraspTestConfig]:
@@ -44,7 +44,7 @@ def main() -> None:
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         table, objects, grasp = grasps(tmp)
-        for test, n in (("lift", N_LIFT), ("six_dir", N_SIX)):
+        for test, n in (("lift", N_LIFT), ("six_dir", N_SIX), ("dgb", N_DGB)):
             sample = table.select(np.linspace(0, len(table) - 1, min(n, len(table))).astype(int))
             for workers in (1, 2):
                 suffix = "" if workers == 2 else "_1worker"
