@@ -29,7 +29,7 @@ def _project_file(value: str | None, relative: str, flag: str) -> Path:
     return PROJECT / relative
 
 
-def _params_sections(path: str | None) -> dict:
+def _params_sections(path: str | Path | None) -> dict:
     """The params file's sections, for settings that replace the checkpoint's (``--params FILE``)."""
     from dexlite_core.params import load_params
 
@@ -84,7 +84,7 @@ def _export(args: argparse.Namespace) -> None:
     from dexlite_core.params import build
     from dexlite_core.sim.dgb import DgbTestConfig
 
-    params = _params_sections(str(_project_file(args.params, "params.yaml", "--params")))
+    params = _params_sections(_project_file(args.params, "params.yaml", "--params"))
     stages = build(DgbTestConfig, (params.get("sim") or {}).get("dgb"), "sim.dgb").stages
     objects = _project_file(args.objects, "data/objects", "--objects")
     summary = export_dexgraspbench(read_grasps(args.table), objects, Path(args.out), stages)
