@@ -265,8 +265,8 @@ def engine_stage(config: EngineConfig, stages: StageConfigs, inputs: EngineInput
         figures["heldout_seconds"] = time.perf_counter() - start
         metrics[f"round_{r}"] = figures
         print(f"engine: round {r}: {figures['passed']}/{figures['simulated']} of {figures['candidates']} candidates "
-              f"passed ({figures['pass_rate']:.1%}); training set {figures['training_set_size']}; held-out success "
-              f"{figures['heldout_success']:.1%} (kept {figures['heldout_kept_success']:.1%})")
+              f"passed {list(stages.sim.tests)} ({figures['pass_rate']:.1%}); training set {figures['training_set_size']}; "
+              f"held-out success {figures['heldout_success']:.1%} (kept {figures['heldout_kept_success']:.1%})")
     write_bytes(out_dir / "model.pt", checkpoint.read_bytes())
     _write_rounds_csv(out_dir / "rounds.csv", [metrics[f"round_{r}"] for r in range(config.rounds + 1)])
     return metrics

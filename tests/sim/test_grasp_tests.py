@@ -149,3 +149,30 @@ def test_dgb_pushes_from_one_squeezed_state_exactly_as_from_fresh_replays(mug):
     assert max(outcomes) >= 1  # some grasps hold a while: the pushes ran from a grasped object
 
 
+
+def test_the_default_filter_runs_the_dgb_like_test_with_each_grasps_own_squeeze(mug, dgn_objects, tmp_path):
+    """The filter stage as shipped keeps what the DexGraspBench-like test passes, each grasp replayed
+    with its own pre-grasp and squeeze."""
+    from imports import REPO
+    from stage_reads import settings_of, stages
+
+    from dexlite_core.data.grasps import read_grasps, write_grasps
+    from dexlite_core.params import load_params
+    from dexlite_core.sim.filter import filter_grasps
+
+    config = settings_of(stages()["filter"]["cmd"], load_params(REPO / "params.yaml"))
+    assert config.tests == ("dgb",)
+    pieces, solid, rows = mug
+    grasps = rows.select(np.arange(6))
+    pre, squeeze = (j.astype(np.float32) for j in Stages(pregrasp_open=0.03, squeeze=0.1).joints(grasps.joints))
+    grasps = grasps.with_triple(pre, squeeze)
+    write_grasps(tmp_path / "curated.parquet", grasps)
+    metrics = filter_grasps(config, tmp_path / "curated.parquet", dgn_objects, tmp_path / "out")
+    sim = DgbSimulator(pieces, solid, 0.08, config.dgb)
+    own = [sim.dgb(grasps.wrist_pos[i].astype(float), grasps.wrist_quat[i].astype(float),
+                   grasps.joints[i].astype(float), pre[i].astype(float), squeeze[i].astype(float)).success
+           for i in range(len(grasps))]
+    simulated = read_grasps(tmp_path / "out" / "all.parquet")
+    assert simulated.sim.success.tolist() == own and metrics["n_passed"] == sum(own) > 0
+    assert all(r.startswith("dgb:") for r in simulated.sim.fail_reason if r)
+    np.testing.assert_array_equal(read_grasps(tmp_path / "out" / "grasps.parquet").squeeze, squeeze[own])
