@@ -45,10 +45,9 @@ VARIANTS = {
     "nearest4": dict(contacts="nearest", n_contacts=4),
     "nearest6": dict(contacts="nearest", n_contacts=6),
     "qp_steps100": dict(qp_steps=100),
-    "qp_steps250": dict(qp_steps=250),
-    "fast": dict(qp_steps=100, pregrasp_steps=25, grasp_steps=25),
+    "qp_steps200": dict(qp_steps=200),
+    "solve_every10": dict(solve_every=10),
     "cold_solves": dict(warm_iterations=50),
-    "solve_every1": dict(solve_every=1),
 }
 
 

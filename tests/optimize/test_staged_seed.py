@@ -7,7 +7,7 @@ import torch
 
 from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER, HandPose
 from dexlite_core.energy import link_contacts
-from dexlite_core.hand.model import FINGERTIP_LINKS
+from dexlite_core.hand.model import FINGERTIP_LINKS, HandModel
 from dexlite_core.objects.store import load_object_set
 from dexlite_core.optimize.staged import StagedConfig, StagedThresholds, staged_seed_grasps
 
@@ -71,3 +71,11 @@ def test_pressed_squeeze_replaces_the_triple(hand, objects, result):
 def test_config_is_validated(bad):
     with pytest.raises(ValueError):
         StagedConfig(**bad)
+
+
+@pytest.mark.cuda
+def test_cuda_runs_the_same_code(small_objects, result):
+    objects = load_object_set(small_objects, device="cuda")
+    table = staged_seed_grasps(HandModel(device="cuda"), objects, GROUPS, replace(TINY, device="cuda")).accepted
+    assert len(table) > 0 and np.isfinite(table.squeeze).all()
+    assert abs(len(table) - len(result.accepted)) <= max(3, len(result.accepted) // 3)  # float paths differ slightly
