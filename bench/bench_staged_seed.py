@@ -90,19 +90,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--attempts", type=int, default=192, help="attempts per object-scale pair, both optimizers")
     parser.add_argument("--variants", default="", help=f"comma-separated staged variants: {', '.join(VARIANTS)}")
+    parser.add_argument("--seed", type=int, default=0, help="both optimizers' seed (per-group streams as curate's)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the shipped optimizer")
     args = parser.parse_args()
     torch.set_num_threads(1)
     hand = HandModel()
     objects = load_object_set(OBJECTS, sorted({c for c, _ in GROUPS}))
-    figures: dict[str, float] = {"pairs": len(GROUPS)}
+    figures: dict[str, float] = {"pairs": len(GROUPS), "seed": args.seed}
     if not args.no_baseline:
-        shipped = seed_grasps(hand, objects, GROUPS, replace(seed_config("cpu"), n_per_object=args.attempts),
+        shipped = seed_grasps(hand, objects, GROUPS, replace(seed_config("cpu"), n_per_object=args.attempts, seed=args.seed),
                               progress=False)
         table = with_triples(shipped.accepted, hand, objects, PressConfig())
         base = judge("baseline_", table, shipped.attempts, shipped.seconds, OBJECTS)
         figures.update(base, baseline_cpu_dgb_passed_per_s=base["baseline_cpu_dgb_passed_per_s"])
-    config = StagedConfig(n_per_object=args.attempts, device="cpu")
+    config = StagedConfig(n_per_object=args.attempts, device="cpu", seed=args.seed)
     new, table = staged("staged_", hand, objects, config, OBJECTS)
     figures.update(new, cpu_dgb_passed_per_s=new["staged_cpu_dgb_passed_per_s"])
     pressed = judge("staged_pressed_", with_triples(table, hand, objects, PressConfig()), new["staged_attempts"],

@@ -19,6 +19,7 @@ three stages of plain descent (RMSProp-normalised steps, every step taken, as BO
 3. Grasp stage, ``grasp_steps`` steps, joints only (the wrist stays where the pre-grasp left it, as
    the DexGraspBench-like test replays both at the grasp's wrist): the same with targets t_i.
 
+Attempts whose QP residual at the frozen contacts is above ``prune_qp`` after stage 1 stop there.
 Accepted: at the grasp, the QP residual (a cold solve) below ``thresholds.qp``, every contact within
 ``thresholds.contact_distance`` of the surface, E_pen, E_spen and E_joints below theirs; at the
 pre-grasp, every contact at least ``standoff / 2`` off the surface and E_pen below its threshold.
@@ -101,6 +102,8 @@ class StagedConfig:
     pregrasp_steps: int = 40
     grasp_steps: int = 40
     solve_every: int = 5  #: steps between QP solves (BODex: 5)
+    prune_qp: float = 0.02  #: attempts whose QP residual after stage 1 is above this skip stages 2-3
+    #: (inf: none); at 0.02 a third skip them and no accepted grasp is lost (bench/README.md)
     warm_iterations: int = 15  #: ADMM iterations of a warm-started solve (bench_grasp_qp: median 1-3 suffice)
     step_size: float = 0.005  #: first RMS-normalised step of each stage (pose units: m / rot6d / rad)
     step_size_end: float = 0.0005  #: last step of each stage, geometric decay in between
@@ -122,6 +125,8 @@ class StagedConfig:
             raise ValueError(f"n_contacts must lie in [2, 14] (the contact links), got {self.n_contacts}")
         if min(self.qp_steps, self.pregrasp_steps, self.grasp_steps, self.solve_every, self.warm_iterations) < 1:
             raise ValueError("stage steps, solve_every and warm_iterations must be >= 1")
+        if not self.prune_qp > 0:
+            raise ValueError(f"prune_qp must be > 0 (inf: no pruning), got {self.prune_qp}")
         if not 0 < self.standoff < 0.05:
             raise ValueError(f"standoff must lie in (0, 0.05) m, got {self.standoff}")
         if not 0 < self.step_size_end <= self.step_size < 1 or not 0 < self.rms_decay <= 1:
@@ -286,27 +291,32 @@ def _run_batch(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, floa
 
     batch, vector = _start(hand, objects, groups, config, device)
     lap("init")
-    qp_stage = _QpStage(batch)
-    vector = finalize(batch.problem, _descend(vector, qp_stage, config.qp_steps, config))
-    index = _contact_index(batch, batch.problem.pose(vector)) if config.qp_steps % config.solve_every else qp_stage.index
+    vector = finalize(batch.problem, _descend(vector, _QpStage(batch), config.qp_steps, config))
     with torch.no_grad():
-        x, d, n = _contact_geometry(batch, hand.link_frames(batch.problem.pose(vector)), index)
-        surface = x - d.unsqueeze(-1) * n
+        pose = batch.problem.pose(vector)
+        index = _contact_index(batch, pose)
+        x, d, normal = _contact_geometry(batch, hand.link_frames(pose), index)
+        surface = x - d.unsqueeze(-1) * normal
+        qp, _ = qp_energy(surface, -normal, batch.center, batch.half_diagonal, config.qp)
+    attempt = (qp <= config.prune_qp).nonzero().squeeze(1)  # the rest would rarely be accepted
+    batch, vector, index, surface, normal = (_select(batch, attempt), vector[attempt], index[attempt],
+                                             surface[attempt], normal[attempt])
     lap("qp")
-    pre = finalize(batch.problem, _descend(vector, _target_energy(batch, index, surface + config.standoff * n),
+    pre = finalize(batch.problem, _descend(vector, _target_energy(batch, index, surface + config.standoff * normal),
                                            config.pregrasp_steps, config))
     lap("pregrasp")
     grasp = finalize(batch.problem, _descend(pre, _target_energy(batch, index, surface), config.grasp_steps, config,
                                              joints_only=True))
     lap("grasp")
     keep, _ = _accepted(batch, index, pre, grasp)
+    accepted, attempt = _select(batch, keep.nonzero().squeeze(1)), attempt[keep].cpu().numpy()
+    pre_joints, squeeze = _triples(accepted, pre[keep], grasp[keep])
     n = config.n_per_object
     table = GraspTable.from_poses(
-        object_code=np.repeat([c for c, _ in groups], n), scale=batch.problem.scale.cpu().numpy(),
-        grasp_id=np.tile(np.arange(n), len(groups)), source="optimize", pose=HandPose.from_vector(grasp).to("cpu"))
-    rows = keep.nonzero().squeeze(1)
-    pre_joints, squeeze = _triples(_select(batch, rows), pre[rows], grasp[rows])
-    table = table.select(keep.cpu().numpy()).with_triple(pre_joints.cpu().numpy(), squeeze.cpu().numpy())
+        object_code=np.array([c for c, _ in groups], dtype=object)[attempt // n],
+        scale=accepted.problem.scale.cpu().numpy(), grasp_id=attempt % n, source="optimize",
+        pose=HandPose.from_vector(grasp[keep]).to("cpu"))
+    table = table.with_triple(pre_joints.cpu().numpy(), squeeze.cpu().numpy())
     table = with_energies(table, hand, objects, device) if len(table) else table
     lap("finish")
     return table

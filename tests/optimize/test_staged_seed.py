@@ -66,8 +66,17 @@ def test_pressed_squeeze_replaces_the_triple(hand, objects, result):
     assert not np.array_equal(pressed.squeeze, result.accepted.squeeze)
 
 
+def test_pruning_after_the_qp_stage_leaves_the_other_grasps_as_they_are(hand, objects, result):
+    unpruned = staged_seed_grasps(hand, objects, GROUPS, replace(TINY, prune_qp=float("inf"))).accepted
+    key = lambda t: list(zip(t.object_code, t.grasp_id))  # noqa: E731
+    assert set(key(result.accepted)) <= set(key(unpruned))
+    rows = np.isin(unpruned.grasp_id * 2 + (unpruned.object_code == GROUPS[1][0]),
+                   result.accepted.grasp_id * 2 + (result.accepted.object_code == GROUPS[1][0]))
+    assert np.array_equal(unpruned.joints[rows], result.accepted.joints)
+
+
 @pytest.mark.parametrize("bad", [dict(contacts="palm"), dict(squeeze="fixed"), dict(n_per_object=0),
-                                 dict(standoff=0.0), dict(solve_every=0), dict(contacts="nearest", n_contacts=1)])
+                                 dict(standoff=0.0), dict(solve_every=0), dict(prune_qp=0.0), dict(contacts="nearest", n_contacts=1)])
 def test_config_is_validated(bad):
     with pytest.raises(ValueError):
         StagedConfig(**bad)
