@@ -62,8 +62,8 @@ def grasp_depth_mm(table: GraspTable, objects_dir: Path) -> float:
         folder = objects_dir / code
         sim = DgbSimulator(read_pieces(folder / "decomposed.obj"), read_pieces(folder / "mesh.obj")[0], scale,
                            DgbTestConfig())
-        for r in rows:
-            sim._reset(table.wrist_pos[r].astype(float), table.wrist_quat[r].astype(float), table.joints[r].astype(float))
+        for r in rows:  # DgbSimulator has no public call that only poses the hand
+            sim._reset(*(getattr(table, name)[r].astype(float) for name in ("wrist_pos", "wrist_quat", "joints")))
             depths.append(sim.pregrasp_contact_depth())
     return 1000 * float(np.mean(depths)) if depths else float("nan")
 
@@ -103,28 +103,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--attempts", type=int, default=192, help="attempts per object-scale pair, both optimizers")
     parser.add_argument("--variants", default="", help=f"comma-separated staged variants: {', '.join(VARIANTS)}")
+    parser.add_argument("--objects", type=Path, default=OBJECTS, help="an objects-stage output holding GROUPS")
     parser.add_argument("--seed", type=int, default=0, help="both optimizers' seed (per-group streams as curate's)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the shipped optimizer")
     args = parser.parse_args()
     torch.set_num_threads(1)
     hand = HandModel()
-    objects = load_object_set(OBJECTS, sorted({c for c, _ in GROUPS}))
+    objects = load_object_set(args.objects, sorted({c for c, _ in GROUPS}))
     figures: dict[str, float] = {"pairs": len(GROUPS), "seed": args.seed}
     if not args.no_baseline:
         start_cpu = cpu_seconds()
-        shipped = seed_grasps(hand, objects, GROUPS, replace(seed_config("cpu"), n_per_object=args.attempts, seed=args.seed),
-                              progress=False)
+        shipped_config = replace(seed_config("cpu"), n_per_object=args.attempts, seed=args.seed)
+        shipped = seed_grasps(hand, objects, GROUPS, shipped_config, progress=False)
         table = with_triples(shipped.accepted, hand, objects, PressConfig())
-        base = judge("baseline_", table, shipped.attempts, shipped.seconds, cpu_seconds() - start_cpu, OBJECTS)
+        base = judge("baseline_", table, shipped.attempts, shipped.seconds, cpu_seconds() - start_cpu, args.objects)
         figures.update(base, baseline_cpu_dgb_passed_per_s=base["baseline_cpu_dgb_passed_per_s"])
     config = StagedConfig(n_per_object=args.attempts, device="cpu", seed=args.seed)
-    new, table = staged("staged_", hand, objects, config, OBJECTS)
+    new, table = staged("staged_", hand, objects, config, args.objects)
     figures.update(new, cpu_dgb_passed_per_s=new["staged_cpu_dgb_passed_per_s"])
     pressed = judge("staged_pressed_", with_triples(table, hand, objects, PressConfig()), new["staged_attempts"],
-                    new["staged_optimizer_s"], new["staged_optimizer_cpu_s"], OBJECTS)
+                    new["staged_optimizer_s"], new["staged_optimizer_cpu_s"], args.objects)
     figures.update(pressed)
     for name in filter(None, args.variants.split(",")):
-        figures.update(staged(f"{name}_", hand, objects, replace(config, **VARIANTS[name]), OBJECTS)[0])
+        figures.update(staged(f"{name}_", hand, objects, replace(config, **VARIANTS[name]), args.objects)[0])
     if "baseline_cpu_dgb_passed_per_s" in figures:
         figures["speedup_vs_baseline"] = figures["cpu_dgb_passed_per_s"] / figures["baseline_cpu_dgb_passed_per_s"]
         figures["wall_speedup_vs_baseline"] = (figures["staged_wall_dgb_passed_per_s"]

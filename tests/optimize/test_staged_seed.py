@@ -76,7 +76,8 @@ def test_pruning_after_the_qp_stage_leaves_the_other_grasps_as_they_are(hand, ob
 
 
 @pytest.mark.parametrize("bad", [dict(contacts="palm"), dict(squeeze="fixed"), dict(n_per_object=0),
-                                 dict(standoff=0.0), dict(solve_every=0), dict(prune_qp=0.0), dict(contacts="nearest", n_contacts=1)])
+                                 dict(standoff=0.0), dict(solve_every=0), dict(prune_qp=0.0),
+                                 dict(contacts="nearest", n_contacts=1)])
 def test_config_is_validated(bad):
     with pytest.raises(ValueError):
         StagedConfig(**bad)
