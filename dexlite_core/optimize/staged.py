@@ -12,7 +12,7 @@ three stages of plain descent (RMSProp-normalised steps, every step taken, as BO
    surface point: the QP is evaluated on the surface while the contacts are held ``standoff``
    (1 cm) off it. The QP forces are solved every ``solve_every`` steps, warm-started from the last
    solve (``qp.iterations`` cold, ``warm_iterations`` warm), and held fixed in between.
-2. Contact targets frozen: t_i = p_i and m_i = n_i at the end of stage 1, the contact candidates too.
+2. Contacts re-picked at stage 1's final pose and frozen with their targets t_i = p_i, m_i = n_i there.
    Pre-grasp stage, ``pregrasp_steps`` steps, wrist and joints:
    ``w_target sum_i ||x_i - (t_i + standoff m_i)|| + w_pen E_pen + w_spen E_spen + w_joints E_joints``.
    Its final joints are the pre-grasp.
@@ -37,10 +37,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dexlite_core.conventions import JOINT_LOWER, JOINT_SLICE, JOINT_UPPER, resolve_device, HandPose
+from dexlite_core.conventions import JOINT_LOWER, JOINT_SLICE, JOINT_UPPER, HandPose, resolve_device
 from dexlite_core.data.grasps import GraspTable
 from dexlite_core.energy import joint_limit_violation, link_contacts, penetration, with_energies
-from dexlite_core.grasp_qp import QpConfig, QpState, qp_energy
+from dexlite_core.grasp_qp import QpConfig, qp_energy
 from dexlite_core.hand.model import FINGERTIP_LINKS, HandModel, LinkFrames
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.optimize.anneal import finalize
