@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 
 from common import REPO, devices, median_seconds, write_results
 
 from dexlite_core.hand.model import HandModel
-from dexlite_core.model.data import input_point_index
-from dexlite_core.model.refine import refinement_of
-from dexlite_core.model.sample import SampleConfig, synthesize
-from dexlite_core.model.train import load_checkpoint
+from dexlite_core.model.grasp_model import GraspModel
+from dexlite_core.model.sample import SampleConfig
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
 
@@ -32,20 +31,19 @@ def main() -> None:
     per_group = -(-N_GRASPS // len(groups))
     figures = {}
     for device in devices():
-        model, meta = load_checkpoint(CHECKPOINT, device)
+        model = GraspModel.load(CHECKPOINT, device)
         objects = load_object_set(OBJECTS, codes, device=device)
-        index = input_point_index(objects, meta["n_points"])
         config = SampleConfig(n_per_object=per_group, device=device)
-        refinement = refinement_of(meta, device)
+        refinement = model.refinement
 
-        def sample(refine=refinement):
-            return synthesize(model, meta["bank"], objects, index, groups, config, meta["couple_joints"],
-                              refinement=refine)
+        def sample(grasp_model=model):
+            return grasp_model.synthesize(objects, groups, config)
 
         samples = sample()
         n = len(samples.table)
         sample_s = median_seconds(sample, repeats=5, device=device)
-        figures[f"{device}_decode_grasps_per_s"] = n / median_seconds(lambda: sample(None), repeats=5, device=device)
+        bare = replace(model, refiner=None)
+        figures[f"{device}_decode_grasps_per_s"] = n / median_seconds(lambda: sample(bare), repeats=5, device=device)
         figures[f"{device}_refiner_passes"] = 0 if refinement is None else refinement.passes
         start = time.perf_counter()
         post_optimize(HandModel(device=device), objects, samples.table, PostOptConfig(device=device))

@@ -18,7 +18,8 @@ from common import REPO, devices, write_results
 
 from dexlite_core.data.grasps import read_grasps
 from dexlite_core.model.data import grasp_data, input_point_index
-from dexlite_core.model.train import LossConfig, TrainConfig, load_checkpoint, reconstruction_errors, train
+from dexlite_core.model.grasp_model import GraspModel
+from dexlite_core.model.train import LossConfig, TrainConfig, reconstruction_errors, train
 from dexlite_core.objects.store import load_object_set
 
 FILTERED = REPO / "data/filtered/grasps.parquet"
@@ -31,7 +32,7 @@ def steps_to_fit(data, config: TrainConfig) -> int:
     for steps in FIT_BUDGETS:
         with tempfile.TemporaryDirectory() as tmp:
             train(replace(config, steps=steps, eval_every=steps), data, data, Path(tmp) / "model.pt")
-            errors = reconstruction_errors(load_checkpoint(Path(tmp) / "model.pt", config.device)[0], data,
+            errors = reconstruction_errors(GraspModel.load(Path(tmp) / "model.pt", config.device).network, data,
                                            config.couple_joints)
         print(f"{steps} steps: {errors}", flush=True)
         if errors.translation_mm < 1 and errors.rotation_deg < 1 and errors.joints_rad < 0.02:

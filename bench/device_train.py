@@ -35,7 +35,8 @@ from dexlite_core.conventions import resolve_device  # noqa: E402
 from dexlite_core.data.files import write_json  # noqa: E402
 from dexlite_core.data.grasps import read_grasps  # noqa: E402
 from dexlite_core.model.data import grasp_data, input_point_index, split_rows  # noqa: E402
-from dexlite_core.model.train import TrainConfig, load_checkpoint, reconstruction_errors, train  # noqa: E402
+from dexlite_core.model.grasp_model import GraspModel  # noqa: E402
+from dexlite_core.model.train import TrainConfig, reconstruction_errors, train  # noqa: E402
 from dexlite_core.objects.store import load_object_set, read_objects  # noqa: E402
 from dexlite_core.params import build, load_params  # noqa: E402
 
@@ -103,11 +104,11 @@ def main() -> None:
         start = time.perf_counter()
         result = train(main_config, train_data, val_data, Path(tmp) / "model.pt")
         wall = time.perf_counter() - start
-        model, meta = load_checkpoint(Path(tmp) / "model.pt", device)
+        model = GraspModel.load(Path(tmp) / "model.pt", device)
         if args.save_checkpoint:
             args.save_checkpoint.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(tmp) / "model.pt", args.save_checkpoint)
-        fit = {name: asdict(reconstruction_errors(model, data, meta["couple_joints"]))
+        fit = {name: asdict(reconstruction_errors(model.network, data, model.couple_joints))
                for name, data in (("train", train_data), ("val", val_data))}
     figures = {
         "device": str(device),

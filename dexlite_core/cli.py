@@ -159,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from dexlite_core.data.grasps import GraspTableError
-    from dexlite_core.model.train import CheckpointError
+    from dexlite_core.model.grasp_model import CheckpointError
     from dexlite_core.objects.mesh import MeshError
 
     try:

@@ -74,6 +74,14 @@ def coupled_j0(j1: np.ndarray | Tensor) -> np.ndarray | Tensor:
     return (j1 * ratio).clip(lo, hi)
 
 
+def couple_joints(joints: Tensor) -> Tensor:
+    """Joints with each coupled finger's J0 set from its J1, as the tendon does (differentiable)."""
+    out = joints.clone()
+    for j1, j0 in COUPLED_PAIRS:
+        out[:, j0] = coupled_j0(joints[:, j1])
+    return out
+
+
 def _closing_sign(short: str) -> float:
     """Fingers flex J2, J1, J0 positively; the thumb opposes with THJ3 and flexes its middle
     and distal joints negatively (towards its pad, -x of the thumb links)."""

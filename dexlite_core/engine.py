@@ -47,12 +47,12 @@ from dexlite_core.data.files import atomic_path, write_bytes
 from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import EnergyWeights
 from dexlite_core.hand.model import HandModel
-from dexlite_core.model.data import grasp_data, input_point_index, split_rows
+from dexlite_core.model.data import grasp_data, split_rows
 from dexlite_core.model.encoding import encode_pose
+from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.pipeline import train_stage, train_val_rows
-from dexlite_core.model.sample import SampleConfig, expand, synthesize
-from dexlite_core.model.train import (AdaptConfig, DecoderRows, TrainConfig, adapt_decoder, load_checkpoint,
-                                      save_checkpoint)
+from dexlite_core.model.sample import SampleConfig
+from dexlite_core.model.train import AdaptConfig, DecoderRows, TrainConfig, adapt_decoder
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
@@ -138,11 +138,9 @@ def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, group
     """Pure samples of ``checkpoint`` on ``groups``, post-optimized and simulated: the success of all of
     them and of the ``heldout_keep`` of lowest E_post per object and scale. Seeds do not depend on the
     round, so every round is measured on the same draws."""
-    model, meta = load_checkpoint(checkpoint, objects.device)
     sample = SampleConfig(mode="pure", n_per_object=config.heldout_per_object, temperature=stages.synth_temperature,
                           batch_size=config.batch_size, seed=stable_seed(config.seed, "engine", "heldout"))
-    raw = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), groups, sample,
-                     meta["couple_joints"]).table
+    raw = GraspModel.load(checkpoint, objects.device).synthesize(objects, groups, sample).table
     refined = post_optimized(hand, objects, raw, stages, "engine", "heldout")
     run = simulate(refined, objects_dir, stages.sim, desc="engine: held-out")  # rows and energies as in refined
     kept = keep_lowest_energy(run.table, stages.postopt.weights, config.heldout_keep)
@@ -156,13 +154,12 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
     """Expand ``table``'s training grasps with ``checkpoint``, post-optimize, simulate, merge, retrain into
     ``round_dir/model.pt``; returns the merged table and the round's figures (held-out check excluded)."""
     start = time.perf_counter()
-    model, meta = load_checkpoint(checkpoint, objects.device)
-    training = split_rows(table, split_of, "train")
-    data = grasp_data(training, objects, input_point_index(objects, meta["n_points"]))
+    model = GraspModel.load(checkpoint, objects.device)
+    data = grasp_data(split_rows(table, split_of, "train"), objects, model.point_index(objects))
     sample = SampleConfig(mode="expand", n_per_object=config.expansions, temperature=config.temperature,
                           neighbour_fraction=config.neighbour_fraction, batch_size=config.batch_size,
                           seed=stable_seed(config.seed, "engine", r))
-    candidates = expand(model, data, sample, meta["couple_joints"]).table
+    candidates = model.expand(data, sample).table
     refined = post_optimized(hand, objects, candidates, stages, "engine", r)
     write_grasps(round_dir / "candidates.parquet", refined)
     selected = keep_lowest_fraction(refined, stages.postopt.weights, config.keep_fraction)
@@ -199,18 +196,15 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
     transfers them to a new object; they are post-optimized and simulated (``adapt.parquet``); each
     one that passes is a pair (bank latent, the condition it was decoded at) -> that grasp, which
     the decoder then learns next to its reconstruction (:func:`dexlite_core.model.train.adapt_decoder`)."""
-    model, meta = load_checkpoint(checkpoint, objects.device)
-    point_index = input_point_index(objects, meta["n_points"])
-    data = grasp_data(training, objects, point_index)
-    bank = {k: v.to(objects.device) for k, v in meta["bank"].items()}
-    if len(bank["mu"]) != len(data):
-        raise ValueError(f"{checkpoint}: its grasp bank has {len(bank['mu'])} grasps, the round's training table "
-                         f"{len(data)}; rerun the engine stage (`dvc repro engine`)")
+    model = GraspModel.load(checkpoint, objects.device)
+    data = grasp_data(training, objects, model.point_index(objects))
+    if not np.array_equal(model.bank.codes, training.object_code):
+        raise ValueError(f"{checkpoint}: its grasp bank ({len(model.bank)} grasps) is not the round's training table "
+                         f"({len(data)}); rerun the engine stage (`dvc repro engine`)")
     groups = sorted(set(zip(training.object_code, training.scale.tolist())))
     sample = SampleConfig(mode="pure", n_per_object=config.adapt.transfers_per_object, batch_size=config.batch_size,
                           seed=stable_seed(config.seed, "engine", "adapt", r))
-    samples = synthesize(model, bank, objects, point_index, groups, sample, meta["couple_joints"],
-                         bank_codes=training.object_code)
+    samples = model.synthesize(objects, groups, sample, other_objects_only=True)
     refined = post_optimized(hand, objects, samples.table, stages, "engine", "adapt", r)
     run = simulate(refined, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
     write_grasps(round_dir / "adapt.parquet", run.table)
@@ -218,13 +212,12 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
     figures = {"adapt_transfers": len(run.table), "adapt_pairs": int(passed.sum())}
     if figures["adapt_pairs"] == 0:
         return figures
-    transfers = samples.transfers
-    pairs = DecoderRows(bank["mu"][transfers.source[passed]], transfers.condition[passed],
+    transfers, bank = samples.transfers, model.bank.to(objects.device)
+    pairs = DecoderRows(bank.mu[transfers.source[passed]], transfers.condition[passed],
                         encode_pose(refined.poses(device=objects.device).index(passed), transfers.anchor_point[passed]))
-    own = DecoderRows(bank["mu"], bank["condition"], data.pose)
-    model = adapt_decoder(model, own, pairs, config.adapt, stages.train.loss)
-    save_checkpoint(checkpoint, model, replace(stages.train, steps=meta["step"]), meta["val_loss"], meta["bank"],
-                    meta["bank_codes"])
+    own = DecoderRows(bank.mu, bank.condition, data.pose)
+    adapted = adapt_decoder(model.network, own, pairs, config.adapt, stages.train.loss)
+    replace(model, network=adapted).save(checkpoint)
     return figures
 
 
@@ -265,8 +258,8 @@ def engine_stage(config: EngineConfig, stages: StageConfigs, inputs: EngineInput
         figures["heldout_seconds"] = time.perf_counter() - start
         metrics[f"round_{r}"] = figures
         print(f"engine: round {r}: {figures['passed']}/{figures['simulated']} of {figures['candidates']} candidates "
-              f"passed ({figures['pass_rate']:.1%}); training set {figures['training_set_size']}; held-out success "
-              f"{figures['heldout_success']:.1%} (kept {figures['heldout_kept_success']:.1%})")
+              f"passed {list(stages.sim.tests)} ({figures['pass_rate']:.1%}); training set {figures['training_set_size']}; "
+              f"held-out success {figures['heldout_success']:.1%} (kept {figures['heldout_kept_success']:.1%})")
     write_bytes(out_dir / "model.pt", checkpoint.read_bytes())
     _write_rounds_csv(out_dir / "rounds.csv", [metrics[f"round_{r}"] for r in range(config.rounds + 1)])
     return metrics

@@ -35,10 +35,9 @@ from dexlite_core.data.grasps import ENERGY_COLUMNS, GraspTable, read_grasps, wr
 from dexlite_core.energy import score_grasps
 from dexlite_core.hand.model import HandModel
 from dexlite_core.metrics import contacts_near_surface, joint_entropy, pca_top3_share, q1_epsilon
-from dexlite_core.model.data import grasp_data, input_point_index, split_rows
-from dexlite_core.model.refine import refinement_of
-from dexlite_core.model.sample import SampleConfig, reconstruct, synthesize
-from dexlite_core.model.train import load_checkpoint
+from dexlite_core.model.data import grasp_data, split_rows
+from dexlite_core.model.grasp_model import GraspModel
+from dexlite_core.model.sample import SampleConfig
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.sim.runner import SimConfig, SimRun, simulate
@@ -152,14 +151,10 @@ def model_sets(checkpoint: Path, objects: ObjectSet, training: GraspTable, known
                device) -> dict[str, GraspTable]:
     """``recon`` (the ``known`` grasps re-decoded from their posterior means) and ``train_raw``
     (``sample`` on every (object, scale) of ``training``, refined when the checkpoint has a refiner)."""
-    model, meta = load_checkpoint(checkpoint, device)
-    point_index = input_point_index(objects, meta["n_points"])
-    couple = meta["couple_joints"]
-    recon = reconstruct(model, grasp_data(known, objects, point_index), known.grasp_id, couple, sample.batch_size)
+    model = GraspModel.load(checkpoint, device)
+    recon = model.reconstruct(grasp_data(known, objects, model.point_index(objects)), known.grasp_id, sample.batch_size)
     groups = sorted(set(zip(training.object_code, training.scale.tolist())))
-    synthesized = synthesize(model, meta["bank"], objects, point_index, groups, sample, couple,
-                             refinement=refinement_of(meta, device))
-    return {"recon": recon, "train_raw": synthesized.table}
+    return {"recon": recon, "train_raw": model.synthesize(objects, groups, sample).table}
 
 
 def simulate_sets(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig) -> dict[str, SimRun]:

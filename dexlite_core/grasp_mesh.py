@@ -18,10 +18,8 @@ from dexlite_core.conventions import resolve_device
 from dexlite_core.data.grasps import GraspTable
 from dexlite_core.energy import with_energies
 from dexlite_core.hand.model import HandModel
-from dexlite_core.model.data import input_point_index
-from dexlite_core.model.refine import refinement_of
-from dexlite_core.model.sample import SampleConfig, synthesize
-from dexlite_core.model.train import load_checkpoint
+from dexlite_core.model.grasp_model import GraspModel
+from dexlite_core.model.sample import SampleConfig
 from dexlite_core.objects.mesh import NORMALIZE_MARGIN, MeshError, load_mesh, normalize, repair
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import BuildJob, GeometrySpec, build_object, load_geometry
@@ -85,7 +83,7 @@ class MeshGrasps:
     center: np.ndarray  #: (3,) bounding-box centre of the mesh, in its own coordinates
     scale: float  #: the table's scale: bounding radius x 1.03
     settings: GraspSettings
-    stored_settings: bool  #: whether the checkpoint stored the pipeline's settings (older ones do not)
+    stored_settings: bool  #: whether the checkpoint stored the pipeline's settings (the train stage's alone does not)
     passed: Mapping[str, np.ndarray] = field(default_factory=dict)  #: test -> (N,) bool, rows as ``table``; {} unsimulated
 
     @property
@@ -115,9 +113,8 @@ def prepare(mesh: Path, work_dir: Path) -> tuple[str, dict]:
 
 def grasp_mesh(request: MeshGraspRequest, work_dir: Path) -> MeshGrasps:
     device = resolve_device(request.device)
-    model, meta = load_checkpoint(request.checkpoint, device)  # before the costly mesh work
-    stored = meta.get("configs", {})
-    settings = GraspSettings.of({**stored, **request.params})
+    model = GraspModel.load(request.checkpoint, device)  # before the costly mesh work
+    settings = GraspSettings.of({**model.configs, **request.params})
     code, row = prepare(request.mesh, work_dir)
     radius = request.radius if request.radius is not None else row["file_radius"] / NORMALIZE_MARGIN
     if not PLAUSIBLE_RADIUS[0] <= radius <= PLAUSIBLE_RADIUS[1]:
@@ -128,10 +125,9 @@ def grasp_mesh(request: MeshGraspRequest, work_dir: Path) -> MeshGrasps:
     objects = ObjectSet.from_geometry([load_geometry(work_dir, code, row["sdf_extent"])], device=device)
     hand = HandModel(device=device)
     n_candidates = request.n * (request.oversample if request.postopt else 1)
-    samples = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), [(code, float(scale))],
-                         replace(settings.sample, mode="pure", n_per_object=n_candidates, seed=request.seed,
-                                 device=str(device)),
-                         meta["couple_joints"], refinement=refinement_of(meta, device))
+    samples = model.synthesize(objects, [(code, float(scale))], replace(settings.sample, mode="pure",
+                                                                        n_per_object=n_candidates, seed=request.seed,
+                                                                        device=str(device)))
     table = samples.table
     if request.postopt:
         config = replace(settings.postopt, device=str(device), seed=request.seed)
@@ -143,4 +139,4 @@ def grasp_mesh(request: MeshGraspRequest, work_dir: Path) -> MeshGrasps:
     if request.simulate:
         run = simulate(table, work_dir, replace(settings.sim, tests=TESTS), desc="simulating")
         table, passed = run.table, run.passed
-    return MeshGrasps(table, center, float(scale), settings, {"synth", "postopt", "sim", "press"} <= set(stored), passed)
+    return MeshGrasps(table, center, float(scale), settings, {"synth", "postopt", "sim", "press"} <= set(model.configs), passed)

@@ -20,6 +20,7 @@ TINY = {
     "curate": {"optimize": {"n_per_object": 16, "batch_size": 64, "anneal": {
         "steps": 120, "thresholds": {"fc": 3.0, "dis": 0.03, "pen": 0.03, "spen": 0.02, "joints": 0.05}}}},
     # Permissive lift: downstream stages need passed grasps; real criteria are tested elsewhere.
+    "filter": {"tests": ["lift"]},
     "sim": {"grasp": {"lift_ratio": 0.01, "max_slip": 1.0, "max_rotation_deg": 180.0, "max_penetration": 1.0,
                       "lift_time": 0.2, "six_dir_time": 0.1}},
     "train": {"steps": 4, "eval_every": 2, "batch_size": 16, "n_points": 128,

@@ -51,10 +51,10 @@ def test_grasp_runs_with_the_settings_stored_in_the_checkpoint(pipeline):
     import yaml
 
     from dexlite_core.grasp_mesh import GraspSettings
-    from dexlite_core.model.train import load_checkpoint_dict
+    from dexlite_core.model.grasp_model import GraspModel
 
     params = yaml.safe_load((pipeline / "params.yaml").read_text())
-    stored = load_checkpoint_dict(pipeline / "data/refine/model.pt")["configs"]
+    stored = GraspModel.load(pipeline / "data/refine/model.pt").configs
     settings = GraspSettings.of(stored)
     assert settings.postopt.anneal.steps == params["postopt"]["anneal"]["steps"] == 10  # not the default 150
     assert settings.sim.grasp.lift_ratio == params["sim"]["grasp"]["lift_ratio"] == 0.01

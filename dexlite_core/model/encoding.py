@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER, POS_SLICE, ROT6D_SLICE, JOINT_SLICE, HandPose
+from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER, POS_SLICE, ROT6D_SLICE, JOINT_SLICE, HandPose, couple_joints
 
 #: Palm-frame origin and direction of the approach ray.
 PALM_CENTER = (0.011, -0.0111, 0.05)
@@ -55,3 +55,10 @@ def decode_pose(net: Tensor, anchor_point: Tensor) -> HandPose:
     mid, half = _joint_range(net.device, net.dtype)
     vec = torch.cat([net[:, POS_SLICE] * UNIT + anchor_point, net[:, ROT6D_SLICE], net[:, JOINT_SLICE] * half + mid], -1)
     return HandPose.from_vector(vec)
+
+
+def decoded_pose(net: Tensor, anchor_point: Tensor, couple: bool) -> HandPose:
+    """What the decoder's output (B, 31) means as a grasp: :func:`decode_pose` in float32, J0 following J1
+    as the tendon makes it when ``couple``."""
+    pose = decode_pose(net.float(), anchor_point)
+    return HandPose(pose.wrist_pos, pose.wrist_rot, couple_joints(pose.joints)) if couple else pose

@@ -17,10 +17,10 @@ from dexlite_core.energy import with_energies
 from dexlite_core.squeeze import PressConfig, with_triples
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, input_point_index, split_rows
-from dexlite_core.model.refine import (Refinement, RefinerConfig, RefinerPairs, refiner_state, refinement_of,
-                                       train_refiner)
-from dexlite_core.model.sample import SampleConfig, expand, synthesize
-from dexlite_core.model.train import TrainConfig, load_checkpoint, load_checkpoint_dict, train, write_checkpoint
+from dexlite_core.model.grasp_model import GraspModel
+from dexlite_core.model.refine import Refinement, RefinerConfig, RefinerPairs, refiner_state, train_refiner
+from dexlite_core.model.sample import SampleConfig
+from dexlite_core.model.train import TrainConfig, train
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
 from dexlite_core.seeding import stable_seed
@@ -65,7 +65,7 @@ def train_stage(config: TrainConfig, filtered: Path, objects_dir: Path, out_dir:
 
         live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None)
     out_dir = Path(out_dir)
-    start = None if init is None else load_checkpoint(init, device)[0]
+    start = None if init is None else GraspModel.load(init, device).network
     if start is not None and start.config != config.network:
         raise ValueError(f"{init}: network {start.config} differs from train.network {config.network}")
     result = train(config, train_data, val_data, out_dir / "model.pt", live, start)
@@ -84,27 +84,24 @@ def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptCo
     Check: ``sample``'s pure synthesis on the ``check_split`` objects after 0 .. ``passes`` passes, lift."""
     device = resolve_device(config.device)
     out_dir = Path(out_dir)
-    stored = load_checkpoint_dict(checkpoint)
     # What `dexlite grasp` then samples, post-optimizes and simulates with, as this pipeline did.
-    stored = {**stored, "configs": {**stored.get("configs", {}), "synth": asdict(sample), "postopt": asdict(postopt),
-                                    "sim": asdict(sim), "press": asdict(press)}}
+    model = GraspModel.load(checkpoint, device).with_configs(synth=asdict(sample), postopt=asdict(postopt),
+                                                             sim=asdict(sim), press=asdict(press))
     if config.transfers_per_object == 0:
-        write_checkpoint(out_dir / "model.pt", stored)
+        model.save(out_dir / "model.pt")
         return {"pairs": 0}
-    model, meta = load_checkpoint(checkpoint, device)
     train_groups = stable_groups(objects_dir, stability_dir, ("train",))
     try:
         check_groups = stable_groups(objects_dir, stability_dir, (config.check_split,))
     except ValueError as exc:
         raise ValueError(f"refine.check_split {config.check_split}: {exc} (split val needs objects.val_fraction > 0; "
                          "or set refine.check_split: test)") from exc
-    codes = sorted({c for c, _ in train_groups + check_groups} | set(meta["bank_codes"]))
+    codes = sorted({c for c, _ in train_groups + check_groups} | set(model.bank.codes))
     objects = load_object_set(objects_dir, codes, device=device)
-    point_index = input_point_index(objects, meta["n_points"])
     hand = HandModel(device=device)
-    transfers = synthesize(model, meta["bank"], objects, point_index, train_groups,
-                           SampleConfig(n_per_object=config.transfers_per_object, seed=stable_seed(config.seed, "refine")),
-                           meta["couple_joints"], bank_codes=np.array(meta["bank_codes"], dtype=object)).table
+    transfers = model.synthesize(objects, train_groups, SampleConfig(n_per_object=config.transfers_per_object,
+                                                                     seed=stable_seed(config.seed, "refine")),
+                                 other_objects_only=True).table
     refined = post_optimize(hand, objects, transfers, replace(postopt, seed=stable_seed(postopt.seed, "refine"))).table
     refined = with_triples(refined, hand, objects, press)
     run = simulate(refined, objects_dir, sim, desc="refine: pairs")
@@ -116,20 +113,18 @@ def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptCo
     start, target = transfers.select(passed), refined.select(passed)
     pairs = RefinerPairs(start.poses(device=device), target.poses(device=device),
                          objects.index_of(list(start.object_code)), torch.as_tensor(start.scale, device=device))
-    refiner, seconds = train_refiner(hand, objects, pairs.with_fixed_points(), config, meta["couple_joints"])
-    state = refiner_state(refiner, config)
-    write_checkpoint(out_dir / "model.pt", {**stored, "refiner": state})
+    refiner, seconds = train_refiner(hand, objects, pairs.with_fixed_points(), config, model.couple_joints)
+    replace(model, refiner=refiner_state(refiner, config)).save(out_dir / "model.pt")
     check = {f"check_lift_passes_{p}": lift for p, lift in enumerate(
-        _check_passes(model, meta, Refinement(refiner, config.passes, hand), objects, point_index, check_groups, sample,
-                      objects_dir, sim))}
+        _check_passes(model, Refinement(refiner, config.passes, hand), objects, check_groups, sample, objects_dir, sim))}
     return {"transfers": len(refined), "pairs": len(pairs), "train_seconds": seconds, **check}
 
 
-def _check_passes(model, meta: dict, refinement: Refinement, objects, point_index, groups, sample: SampleConfig,
+def _check_passes(model: GraspModel, refinement: Refinement, objects, groups, sample: SampleConfig,
                   objects_dir: Path, sim: SimConfig) -> list[float]:
-    """Lift success of pure synthesis on ``groups`` after 0 .. ``refinement.passes`` refinement passes."""
-    decoded = synthesize(model, meta["bank"], objects, point_index, groups, replace(sample, mode="pure"),
-                         meta["couple_joints"]).table
+    """Lift success of pure synthesis on ``groups`` (``model`` without a refiner) after 0 .. ``refinement.passes``
+    refinement passes."""
+    decoded = model.synthesize(objects, groups, replace(sample, mode="pure")).table
     obj = objects.index_of(list(decoded.object_code))
     scale = torch.as_tensor(decoded.scale, device=objects.device)
     tables, pose = [decoded], decoded.poses(device=objects.device)
@@ -146,20 +141,18 @@ def synthesize_stage(config: SampleConfig, press: PressConfig, checkpoint: Path,
     ``decoded_path``: the same grasps before it), or expansion of the training grasps (``decoded_path``
     then holds them too)."""
     device = resolve_device(config.device)
-    model, meta = load_checkpoint(checkpoint, device)
+    model = GraspModel.load(checkpoint, device)
     objects_table = read_objects(objects_dir)
     split_of = dict(zip(objects_table.object_code, objects_table.split))
     hand = HandModel(device=device)
     if config.mode == "pure":
         groups = stable_groups(objects_dir, stability_dir, ("test",))
         objects = load_object_set(objects_dir, sorted({c for c, _ in groups}), device=device)
-        samples = synthesize(model, meta["bank"], objects, input_point_index(objects, meta["n_points"]), groups, config,
-                             meta["couple_joints"], refinement=refinement_of(meta, device))
+        samples = model.synthesize(objects, groups, config)
     else:
         training = split_rows(read_grasps(filtered), split_of, "train")
         objects = load_object_set(objects_dir, sorted(set(training.object_code)), device=device)
-        data = grasp_data(training, objects, input_point_index(objects, meta["n_points"]))
-        samples = expand(model, data, config, meta["couple_joints"])
+        samples = model.expand(grasp_data(training, objects, model.point_index(objects)), config)
     def scored(grasps: GraspTable) -> GraspTable:
         return with_triples(with_energies(grasps, hand, objects, device), hand, objects, press)
 

@@ -20,10 +20,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER, NUM_JOINTS, HandPose, rot6d_to_matrix
+from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER, NUM_JOINTS, HandPose, couple_joints, rot6d_to_matrix
 from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.object_set import ObjectSet
-from dexlite_core.optimize.problem import couple_joints
 from dexlite_core.seeding import deterministic_torch
 
 IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  #: rot6d of the identity rotation (first two columns)
@@ -180,12 +179,3 @@ class Refinement:
 
     def __call__(self, objects: ObjectSet, pose: HandPose, obj: Tensor, scale: Tensor) -> HandPose:
         return self.refiner.refine(self.hand, objects, pose, obj, scale, self.passes)
-
-
-def refinement_of(meta: dict, device, passes: int | None = None) -> Refinement | None:
-    """The refinement a checkpoint's metadata holds (None without a refiner), with its own number
-    of passes or ``passes``."""
-    if "refiner" not in meta:
-        return None
-    refiner, stored = load_refiner(meta["refiner"], device)
-    return Refinement(refiner, stored if passes is None else passes, HandModel(device=device))

@@ -13,7 +13,7 @@ mean of known grasps at their own anchors: how well the model fits its data.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -22,9 +22,9 @@ from torch import Tensor
 from dexlite_core.conventions import HandPose
 from dexlite_core.data.grasps import GraspTable
 from dexlite_core.model.data import GraspData, anchor_points, distinct_clouds
+from dexlite_core.model.encoding import decoded_pose
 from dexlite_core.model.network import GraspCVAE
 from dexlite_core.model.refine import Refinement
-from dexlite_core.model.train import decoded_pose
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.seeding import deterministic_torch, stable_seed
 
@@ -47,6 +47,23 @@ class SampleConfig:
             raise ValueError(f"synth.mode must be one of {MODES}, got {self.mode!r}")
         if self.n_per_object < 1 or self.temperature < 0 or not 0 <= self.neighbour_fraction <= 1:
             raise ValueError("need n_per_object >= 1, temperature >= 0, neighbour_fraction in [0, 1]")
+
+
+@dataclass(frozen=True)
+class GraspBank:
+    """What pure synthesis transfers to new objects: every training grasp's condition (N, C), posterior
+    mean and log-variance (N, Z), and its object (N,)."""
+
+    condition: Tensor
+    mu: Tensor
+    logvar: Tensor
+    codes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.mu)
+
+    def to(self, device) -> GraspBank:
+        return replace(self, condition=self.condition.to(device), mu=self.mu.to(device), logvar=self.logvar.to(device))
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,7 @@ def best_matches(bank_condition: Tensor, conditions: Tensor, pool: int) -> tuple
 
 
 @torch.no_grad()
-def synthesize(model: GraspCVAE, bank: dict[str, Tensor], objects: ObjectSet, point_index: Tensor,
+def synthesize(model: GraspCVAE, bank: GraspBank, objects: ObjectSet, point_index: Tensor,
                groups: list[tuple[str, float]], config: SampleConfig, couple: bool,
                bank_codes: np.ndarray | None = None, refinement: Refinement | None = None) -> Samples:
     """``n_per_object`` grasps for each (object, scale) in ``groups``, transferred from the grasp
@@ -103,24 +120,24 @@ def synthesize(model: GraspCVAE, bank: dict[str, Tensor], objects: ObjectSet, po
     n = config.n_per_object
     obj = objects.index_of([c for c, _ in groups])
     scale = torch.tensor([s for _, s in groups], device=device, dtype=torch.float32)
-    bank = {k: v.to(device) for k, v in bank.items()}
+    bank = bank.to(device)
     start = time.perf_counter()
     points, shape = distinct_clouds(objects, point_index, obj, scale)
     conditions = model.point_conditions(points)[shape]  # (G, P, C)
     source, anchor, eps = [], [], []
     for g, (code, s) in enumerate(groups):
         gen = torch.Generator().manual_seed(stable_seed(config.seed, "synth", code, f"{s:.4f}"))
-        rows = (torch.arange(len(bank["mu"]), device=device) if bank_codes is None
+        rows = (torch.arange(len(bank), device=device) if bank_codes is None
                 else torch.as_tensor(np.flatnonzero(bank_codes != code), device=device))
         if len(rows) == 0:
             raise ValueError(f"no bank grasps on objects other than {code} to transfer")
-        best, point = best_matches(bank["condition"][rows], conditions[g].float(), n)
+        best, point = best_matches(bank.condition[rows], conditions[g].float(), n)
         draw = torch.cat([torch.randperm(len(best), generator=gen) for _ in range(-(-n // len(best)))])[:n].to(device)
         source.append(rows[best[draw]]), anchor.append(point[draw])
         eps.append(torch.randn(n, model.config.latent, generator=gen))
     source, anchor, eps = torch.cat(source), torch.cat(anchor), torch.cat(eps).to(device)
     group = torch.arange(len(groups), device=device).repeat_interleave(n)
-    z = bank["mu"][source] + config.temperature * eps * (0.5 * bank["logvar"][source]).exp()
+    z = bank.mu[source] + config.temperature * eps * (0.5 * bank.logvar[source]).exp()
     anchor_xyz = anchor_points(objects, point_index, obj[group], scale[group], anchor)
     condition = conditions[group, anchor]
     poses = _decode(model, condition, anchor_xyz, z, couple, config.batch_size)

@@ -5,26 +5,26 @@ Runs on CPU or CUDA (mixed precision there), in one process or several under ``t
 """
 from __future__ import annotations
 
-import io
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-from dexlite_core.conventions import JOINT_SLICE, POS_SLICE, ROT6D_SLICE, HandPose, rot6d_to_matrix
-from dexlite_core.data.files import write_bytes
+from dexlite_core.conventions import JOINT_SLICE, POS_SLICE, ROT6D_SLICE, rot6d_to_matrix
 from dexlite_core.energy import EnergyTerms, EnergyWeights, grasp_energy, nearest_contacts
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import GraspData
-from dexlite_core.model.encoding import decode_pose
+from dexlite_core.model.encoding import decode_pose, decoded_pose
+from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.network import GraspCVAE, NetworkConfig
-from dexlite_core.optimize.problem import couple_joints
+from dexlite_core.model.sample import GraspBank
 from dexlite_core.seeding import deterministic_torch
 
 LOSS_TERMS = ("recon_translation", "recon_rotation", "recon_joints", "kl", "E_fc", "E_dis", "E_pen", "E_spen",
@@ -68,32 +68,10 @@ class TrainConfig:
                              f"{self.steps}, {self.eval_every}, {self.batch_size}, {self.clouds_per_batch}, {self.lr}")
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message names the file and the fix."""
-
-
-def save_checkpoint(path: Path, model: GraspCVAE, config: TrainConfig, val_loss: float,
-                    bank: dict[str, Tensor], bank_codes: list[str]) -> None:
-    """The model, its grasp bank, the object of each bank grasp (``bank_codes``) and the training config
-    (``configs``: params.yaml's sections the model was made with; later stages add theirs)."""
-    write_checkpoint(path, {"model": model.state_dict(), "network": asdict(model.config), "n_points": config.n_points,
-                            "couple_joints": config.couple_joints, "step": config.steps, "val_loss": val_loss,
-                            "bank": {k: v.cpu() for k, v in bank.items()}, "bank_codes": list(bank_codes),
-                            "configs": {"train": asdict(config)}})
-
-
-def write_checkpoint(path: Path, checkpoint: dict) -> None:
-    # Through a buffer: torch.save names the archive after the file, and the temporary file's
-    # random name would make identical checkpoints differ in bytes.
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    write_bytes(path, buffer.getvalue())
-
-
 @torch.no_grad()
-def grasp_bank(model: GraspCVAE, data: GraspData, batch: int = 4096) -> dict[str, Tensor]:
-    """What pure synthesis transfers to new objects: every training grasp's condition (N, C) and
-    posterior (mean, log-variance; (N, Z) each)."""
+def grasp_bank(model: GraspCVAE, data: GraspData, batch: int = 4096) -> GraspBank:
+    """What pure synthesis transfers to new objects: every grasp of ``data`` with its condition, posterior
+    and object."""
     model.eval()
     conditions, mus, logvars = [], [], []
     for start in range(0, len(data), batch):
@@ -102,45 +80,11 @@ def grasp_bank(model: GraspCVAE, data: GraspData, batch: int = 4096) -> dict[str
         cond = model.condition(points, anchor, shape).float()
         mu, logvar = model.encode(pose, cond)
         conditions.append(cond), mus.append(mu.float()), logvars.append(logvar.float())
-    return {"condition": torch.cat(conditions), "mu": torch.cat(mus), "logvar": torch.cat(logvars)}
-
-
-def load_checkpoint(path: str | Path, device="cpu") -> tuple[GraspCVAE, dict]:
-    """The model and the checkpoint's metadata; loads tensors and plain data only."""
-    model, ckpt = _read_checkpoint(path, device)
-    return model.to(device).eval(), {k: v for k, v in ckpt.items() if k != "model"}
-
-
-def load_checkpoint_dict(path: str | Path) -> dict:
-    """Every entry of a checkpoint that :func:`load_checkpoint` accepts, as stored (on CPU)."""
-    return _read_checkpoint(path, "cpu")[1]
-
-
-def _read_checkpoint(path: str | Path, device) -> tuple[GraspCVAE, dict]:
-    """The checkpoint's model and every entry, checked: a clear error for a missing, damaged,
-    foreign or older file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint there; train one with `make run` (or `dvc repro train`)")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-        model = GraspCVAE(NetworkConfig(**ckpt["network"]))
-        model.load_state_dict(ckpt["model"])
-        if not {"condition", "mu", "logvar"} <= set(ckpt.get("bank", {})) or "bank_codes" not in ckpt:
-            raise KeyError("no grasp bank (a checkpoint of an older DexLite)")
-    except Exception as exc:  # torch raises many types for damaged or foreign files
-        raise CheckpointError(f"{path}: not a usable DexLite checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
-                              "retrain with `dvc repro train`") from exc
-    return model, ckpt
+    return GraspBank(torch.cat(conditions), torch.cat(mus), torch.cat(logvars), np.array(data.codes(), dtype=object))
 
 
 def _ramp(step: int, warmup: int) -> float:
     return 1.0 if warmup <= 0 else min(1.0, step / warmup)
-
-
-def decoded_pose(net: Tensor, anchor_point: Tensor, couple: bool) -> HandPose:
-    pose = decode_pose(net.float(), anchor_point)
-    return HandPose(pose.wrist_pos, pose.wrist_rot, couple_joints(pose.joints)) if couple else pose
 
 
 def losses(model: torch.nn.Module, hand: HandModel, data: GraspData, index: Tensor, config: TrainConfig,
@@ -278,7 +222,8 @@ def train(config: TrainConfig, train_data: GraspData, val_data: GraspData, check
         model.train()
         start = time.perf_counter()
     if rank == 0:
-        save_checkpoint(checkpoint, core, config, val["total"], grasp_bank(core, train_data), train_data.codes())
+        GraspModel(core.eval(), grasp_bank(core, train_data), config.n_points, config.couple_joints, config.steps,
+                   val["total"], {"train": asdict(config)}).save(checkpoint)
     if world > 1:
         dist.barrier()
     return TrainResult(val, seen * world / max(busy, 1e-9), sum(p.numel() for p in core.parameters()))

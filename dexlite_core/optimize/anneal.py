@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
-from dexlite_core.conventions import JOINT_LOWER, JOINT_SLICE, JOINT_UPPER, ROT6D_SLICE, matrix_to_rot6d, rot6d_to_matrix
+from dexlite_core.conventions import (JOINT_LOWER, JOINT_SLICE, JOINT_UPPER, ROT6D_SLICE, couple_joints, matrix_to_rot6d,
+                                      rot6d_to_matrix)
 from dexlite_core.energy import EnergyTerms
-from dexlite_core.optimize.problem import GraspProblem, GroupRandom, couple_joints
+from dexlite_core.optimize.problem import GraspProblem, GroupRandom
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ import trimesh
 from scipy.spatial import ConvexHull
 from torch import Tensor
 
-from dexlite_core.conventions import CANONICAL_JOINTS, JOINT_LOWER, JOINT_UPPER, HandPose
+from dexlite_core.conventions import CANONICAL_JOINTS, JOINT_LOWER, JOINT_UPPER, HandPose, couple_joints
 from dexlite_core.objects.cloud import farthest_point_sample
-from dexlite_core.optimize.problem import GroupRandom, couple_joints
+from dexlite_core.optimize.problem import GroupRandom
 
 #: Palm-frame point that faces the object at the start: on the palm's front plane, level with
 #: the middle of the fingers (DexGraspNet's grasps hold objects there).

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dexlite_core.conventions import COUPLED_PAIRS, HandPose, coupled_j0
+from dexlite_core.conventions import HandPose, couple_joints
 from dexlite_core.energy import EnergyTerms, EnergyWeights, grasp_energy
 from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.object_set import ObjectSet
@@ -40,14 +40,6 @@ class GroupRandom:
 
     def randint(self, high: int, *tail: int) -> Tensor:
         return torch.cat([torch.randint(high, (n, *tail), generator=g) for g, n in zip(self.generators, self.sizes)]).to(self.device)
-
-
-def couple_joints(joints: Tensor) -> Tensor:
-    """Joints with each coupled finger's J0 set from its J1, as the tendon does (differentiable)."""
-    out = joints.clone()
-    for j1, j0 in COUPLED_PAIRS:
-        out[:, j0] = coupled_j0(joints[:, j1])
-    return out
 
 
 @dataclass(frozen=True)

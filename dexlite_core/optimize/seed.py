@@ -26,7 +26,7 @@ SEED_ANNEAL = AnnealConfig(prune=(PruneStage(after=50, energy=8.0),))
 
 @dataclass(frozen=True)
 class SeedConfig:
-    n_per_object: int = 192  #: optimization attempts per object and scale
+    n_per_object: int = 384  #: optimization attempts per object and scale
     batch_size: int = 2048  #: rows optimized together (whole object-scale groups)
     couple_joints: bool = True  #: optimize with J0 tied to J1, as the real hand's tendons are
     seed: int = 0

@@ -18,7 +18,7 @@ TESTS = ("lift", "six_dir", "dgb")
 
 @dataclass(frozen=True)
 class SimConfig:
-    tests: tuple[str, ...] = ("lift",)  #: tests a grasp must pass (lift, six_dir, dgb)
+    tests: tuple[str, ...] = ("dgb",)  #: tests a grasp must pass (dgb, lift, six_dir)
     grasp: GraspTestConfig = field(default_factory=GraspTestConfig)
     dgb: DgbTestConfig = field(default_factory=DgbTestConfig)  #: the DexGraspBench-like test
     parallel: ParallelConfig = field(default_factory=ParallelConfig)

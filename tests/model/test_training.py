@@ -1,7 +1,7 @@
 import os
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -11,11 +11,12 @@ from dexlite_core.conventions import CANONICAL_JOINTS, JOINT_LOWER, JOINT_UPPER,
 from dexlite_core.data.grasps import GraspTable, write_grasps
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, input_point_index
-from dexlite_core.model.encoding import anchor_index, decode_pose, encode_pose
+from dexlite_core.model.encoding import decode_pose, encode_pose
 from dexlite_core.model.network import GraspCVAE, NetworkConfig
-from dexlite_core.model.sample import SampleConfig, synthesize
-from dexlite_core.model.train import (AdaptConfig, CheckpointError, DecoderRows, LossConfig, TrainConfig, adapt_decoder,
-                                      evaluate, load_checkpoint, losses, reconstruction_errors, train)
+from dexlite_core.model.grasp_model import CHECKPOINT_SCHEMA, CheckpointError, GraspModel
+from dexlite_core.model.sample import SampleConfig
+from dexlite_core.model.train import (AdaptConfig, DecoderRows, LossConfig, TrainConfig, adapt_decoder, evaluate, losses,
+                                      reconstruction_errors, train)
 from dexlite_core.objects.store import load_object_set
 
 TINY_NET = NetworkConfig(local_dim=32, global_dim=64, hidden=64, latent=8)
@@ -96,15 +97,23 @@ def test_short_training_lowers_validation_loss_and_checkpoint_round_trips(data, 
     untrained = evaluate(GraspCVAE(TINY_NET), HandModel(), val_data, config)["total"]
     result = train(config, train_data, val_data, tmp_path / "model.pt")
     assert result.final["total"] < 0.7 * untrained
-    model, meta = load_checkpoint(tmp_path / "model.pt")
-    again = evaluate(model, HandModel(), val_data, config)["total"]
+    grasp_model = GraspModel.load(tmp_path / "model.pt")
+    again = evaluate(grasp_model.network, HandModel(), val_data, config)["total"]
     assert again == pytest.approx(result.final["total"], rel=1e-5)
-    assert meta["step"] == config.steps and meta["n_points"] == config.n_points
-    assert meta["bank"]["mu"].shape == (len(train_data), TINY_NET.latent)
-    assert meta["bank"]["condition"].shape == (len(train_data), TINY_NET.local_dim + TINY_NET.global_dim)
+    assert grasp_model.step == config.steps and grasp_model.n_points == config.n_points
+    assert grasp_model.bank.mu.shape == (len(train_data), TINY_NET.latent) == grasp_model.bank.logvar.shape
+    assert grasp_model.bank.condition.shape == (len(train_data), TINY_NET.local_dim + TINY_NET.global_dim)
+    assert list(grasp_model.bank.codes) == train_data.codes() and grasp_model.refinement is None
+    assert grasp_model.configs == {"train": asdict(config)} and grasp_model.val_loss == result.final["total"]
+    # saved again, it reads back the same
+    grasp_model.with_configs(synth={"n_per_object": 3}).save(tmp_path / "again.pt")
+    reread = GraspModel.load(tmp_path / "again.pt")
+    assert reread.configs["synth"] == {"n_per_object": 3} and reread.configs["train"] == asdict(config)
+    for a, b in zip(reread.network.state_dict().values(), grasp_model.network.state_dict().values()):
+        assert torch.equal(a, b)
     # the engine's warm start: five more steps from these weights keep their fit, five from scratch do not
     more = replace(config, steps=5)
-    warm = train(more, train_data, val_data, tmp_path / "warm.pt", init=model)
+    warm = train(more, train_data, val_data, tmp_path / "warm.pt", init=grasp_model.network)
     cold = train(more, train_data, val_data, tmp_path / "cold.pt")
     assert warm.final["total"] < 1.1 * result.final["total"] < cold.final["total"]
 
@@ -124,35 +133,42 @@ def test_training_fits_16_grasps(small_objects, tmp_path):
                          network=replace(TINY_NET, hidden=256, latent=16),
                          loss=LossConfig(kl=1e-4, kl_warmup_steps=500, energy_scale=0.0))
     train(config, data, data, tmp_path / "model.pt")
-    model, meta = load_checkpoint(tmp_path / "model.pt")
+    grasp_model = GraspModel.load(tmp_path / "model.pt")
+    model = grasp_model.network
     errors = reconstruction_errors(model, data, couple=False)
     assert errors.translation_mm < 1.0 and errors.rotation_deg < 1.0 and errors.joints_rad < 0.02, errors
     # Pure synthesis on a training object transfers its own grasps back: each bank grasp matches
     # its own anchor best, so the samples are the grasps (in the table's row order).
     code = table.object_code[0]
     own = table.select(table.object_code == code)
-    samples = synthesize(model, meta["bank"], objects, data.point_index, [(code, 0.07)],
-                         SampleConfig(n_per_object=len(own)), couple=False)
+    samples = grasp_model.synthesize(objects, [(code, 0.07)], SampleConfig(n_per_object=len(own)))
     gap = np.linalg.norm(samples.table.wrist_pos[:, None] - own.wrist_pos[None], axis=-1).min(axis=1)
     assert gap.max() < 0.002, gap
-    # Each sample names the bank row it transfers; with bank_codes an object's own grasps are left out.
+    # Each sample names the bank row it transfers; other_objects_only leaves an object's own grasps out.
     assert set(table.object_code[samples.transfers.source.numpy()]) == {code}
-    others = synthesize(model, meta["bank"], objects, data.point_index, [(code, 0.07)], SampleConfig(n_per_object=4),
-                        couple=False, bank_codes=table.object_code)
+    others = grasp_model.synthesize(objects, [(code, 0.07)], SampleConfig(n_per_object=4), other_objects_only=True)
     assert code not in set(table.object_code[others.transfers.source.numpy()])
     with torch.no_grad():
-        again = model.decode(meta["bank"]["mu"][others.transfers.source], others.transfers.condition)
+        again = model.decode(grasp_model.bank.mu[others.transfers.source], others.transfers.condition)
     torch.testing.assert_close(decode_pose(again, others.transfers.anchor_point).wrist_pos,
                                torch.as_tensor(others.table.wrist_pos), atol=1e-5, rtol=0)
 
 
-def test_missing_or_corrupt_checkpoint(tmp_path):
+def test_missing_corrupt_or_older_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="missing.pt.*dvc repro train"):
-        load_checkpoint(tmp_path / "missing.pt")
+        GraspModel.load(tmp_path / "missing.pt")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="bad.pt.*not a usable"):
-        load_checkpoint(bad)
+    with pytest.raises(CheckpointError, match="bad.pt: not a DexLite checkpoint.*make run"):
+        GraspModel.load(bad)
+    older = tmp_path / "older.pt"  # the layout before the schema: no version
+    torch.save({"model": GraspCVAE(TINY_NET).state_dict(), "network": asdict(TINY_NET)}, older)
+    with pytest.raises(CheckpointError, match="older.pt: a checkpoint of an older DexLite.*rebuild it with `make run`"):
+        GraspModel.load(older)
+    damaged = tmp_path / "damaged.pt"
+    torch.save({"schema": CHECKPOINT_SCHEMA, "network": asdict(TINY_NET)}, damaged)
+    with pytest.raises(CheckpointError, match="damaged.pt: a damaged checkpoint.*make run"):
+        GraspModel.load(damaged)
 
 
 def test_torchrun_two_cpu_processes(small_objects, tmp_path, data):

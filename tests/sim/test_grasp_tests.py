@@ -7,6 +7,7 @@ from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
 from dexlite_core.data.grasps import GraspTable
 from dexlite_core.objects.store import read_pieces
 from dexlite_core.parallel import ParallelConfig
+from dexlite_core.sim.dgb import DGB_DIRECTIONS, DgbSimulator, DgbTestConfig, Stages, replay_joints
 from dexlite_core.sim.grasp import GraspSimulator, GraspTestConfig
 from dexlite_core.sim.runner import SimConfig, coupling_violation, simulate
 from dexlite_core.sim.validity import opened, validity_rates
@@ -109,3 +110,69 @@ def test_ray_gives_the_same_results_as_the_process_pool(dgn_table, dgn_objects):
     np.testing.assert_array_equal(local.dirs_passed, ray.dirs_passed)
     np.testing.assert_array_equal(local.obj_disp, ray.obj_disp)
     assert list(local.fail_reason) == list(ray.fail_reason)
+
+
+def _dgb_replayed_per_direction(sim: DgbSimulator, pos, quat, joints, pre, squeeze) -> tuple[int, float, float]:
+    """DexGraspBench's own loop: every direction replays pre-grasp -> grasp -> squeeze fresh, then pushes.
+    Returns the directions held (up to the first failure) and the worst displacement and rotation."""
+    c = sim.config
+    held, worst_disp, worst_rot = 0, 0.0, 0.0
+    for direction in DGB_DIRECTIONS:
+        sim._reset(pos, quat, pre)
+        for start, end in ((pre, joints), (joints, squeeze)):
+            for k in range(1, c.stage_steps + 1):
+                sim.data.ctrl[:] = sim.ctrl_matrix @ (start + (end - start) * k / c.stage_steps)
+                sim._steps(round(c.stage_time / c.stage_steps / c.timestep))
+        sim.data.xfrc_applied[sim.obj, :3] = direction * c.push_accel * c.object_mass
+        for _ in range(round(c.push_time / c.check_time)):
+            sim._steps(round(c.check_time / c.timestep))
+            disp, rot = sim._object_moved()
+            worst_disp, worst_rot = max(worst_disp, disp), max(worst_rot, rot)
+            if disp >= c.max_displacement or rot >= c.max_rotation_deg:
+                return held, worst_disp, worst_rot
+        held += 1
+    return held, worst_disp, worst_rot
+
+
+def test_dgb_pushes_from_one_squeezed_state_exactly_as_from_fresh_replays(mug):
+    """The DexGraspBench-like test replays the grasp once and pushes each direction from a copy of the
+    squeezed state: bit for bit what replaying it before every push gives, at a sixth of the replays."""
+    pieces, solid, rows = mug
+    sim = DgbSimulator(pieces, solid, 0.08, DgbTestConfig())
+    pre, squeeze = replay_joints(rows, Stages())
+    outcomes = []
+    for i in range(8):
+        pose = rows.wrist_pos[i].astype(float), rows.wrist_quat[i].astype(float), rows.joints[i].astype(float)
+        out = sim.dgb(*pose, pre[i], squeeze[i])
+        assert (out.dirs_passed, out.obj_disp, out.obj_rot) == _dgb_replayed_per_direction(sim, *pose, pre[i], squeeze[i])
+        outcomes.append(out.dirs_passed)
+    assert max(outcomes) >= 1  # some grasps hold a while: the pushes ran from a grasped object
+
+
+
+def test_the_default_filter_runs_the_dgb_like_test_with_each_grasps_own_squeeze(mug, dgn_objects, tmp_path):
+    """The filter stage as shipped keeps what the DexGraspBench-like test passes, each grasp replayed
+    with its own pre-grasp and squeeze."""
+    from imports import REPO
+    from stage_reads import settings_of, stages
+
+    from dexlite_core.data.grasps import read_grasps, write_grasps
+    from dexlite_core.params import load_params
+    from dexlite_core.sim.filter import filter_grasps
+
+    config = settings_of(stages()["filter"]["cmd"], load_params(REPO / "params.yaml"))
+    assert config.tests == ("dgb",)
+    pieces, solid, rows = mug
+    grasps = rows.select(np.arange(6))
+    pre, squeeze = (j.astype(np.float32) for j in Stages(pregrasp_open=0.03, squeeze=0.1).joints(grasps.joints))
+    grasps = grasps.with_triple(pre, squeeze)
+    write_grasps(tmp_path / "curated.parquet", grasps)
+    metrics = filter_grasps(config, tmp_path / "curated.parquet", dgn_objects, tmp_path / "out")
+    sim = DgbSimulator(pieces, solid, 0.08, config.dgb)
+    own = [sim.dgb(grasps.wrist_pos[i].astype(float), grasps.wrist_quat[i].astype(float),
+                   grasps.joints[i].astype(float), pre[i].astype(float), squeeze[i].astype(float)).success
+           for i in range(len(grasps))]
+    simulated = read_grasps(tmp_path / "out" / "all.parquet")
+    assert simulated.sim.success.tolist() == own and metrics["n_passed"] == sum(own) > 0
+    assert all(r.startswith("dgb:") for r in simulated.sim.fail_reason if r)
+    np.testing.assert_array_equal(read_grasps(tmp_path / "out" / "grasps.parquet").squeeze, squeeze[own])
