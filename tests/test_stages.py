@@ -27,18 +27,17 @@ def test_curate_stage_writes_grasps_and_metrics(workspace):
     assert "acceptance_rate" in shown
 
 
-def test_curate_with_the_staged_optimizer_writes_its_own_triples(workspace, tmp_path):
-    """curate.optimizer staged: the QP seed optimizer's grasps with the pre-grasp and squeeze of its schedule."""
+def test_curate_with_the_annealed_baseline_presses_its_triples(workspace, tmp_path):
+    """curate.optimizer anneal (the baseline): its grasps get the pressed pre-grasp and squeeze."""
     from dexlite_core.data.curate import CurateConfig, curate
-    from dexlite_core.optimize.staged import StagedConfig, StagedThresholds
+    from dexlite_core.params import build
     from dexlite_core.squeeze import PressConfig
 
-    staged = StagedConfig(n_per_object=16, device="cpu", qp_steps=40, pregrasp_steps=15, grasp_steps=15,
-                          thresholds=StagedThresholds(qp=0.05, contact_distance=0.01, pen=0.005, spen=0.005))
-    metrics = curate(CurateConfig(optimizer="staged", staged=staged), PressConfig(), workspace / "data/objects",
-                     workspace / "data/stability", tmp_path)
+    params = yaml.safe_load((workspace / "params.yaml").read_text())["curate"]
+    baseline = build(CurateConfig, {"optimizer": "anneal", "optimize": params["optimize"]}, "curate")
+    metrics = curate(baseline, PressConfig(), workspace / "data/objects", workspace / "data/stability", tmp_path)
     table = read_grasps(tmp_path / "grasps.parquet")
-    assert metrics["attempts"] == 16 * 2 and metrics["accepted"] == len(table) > 0 and "pruned" not in metrics
+    assert metrics["attempts"] == 16 * 2 and metrics["accepted"] == len(table) > 0 and "pruned" in metrics
     assert not np.isnan(table.pregrasp).any() and not np.isnan(table.squeeze).any()
     with pytest.raises(ValueError, match="curate.optimizer must be one of"):
         CurateConfig(optimizer="bodex")

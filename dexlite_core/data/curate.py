@@ -20,8 +20,8 @@ from dexlite_core.optimize.seed import SeedConfig, seed_grasps
 from dexlite_core.optimize.staged import StagedConfig, staged_seed_grasps
 from dexlite_core.squeeze import PressConfig, with_triples
 
-#: Seed optimizers (source optimize): anneal, the annealed E_fc descent (optimize/seed.py); staged, BODex's
-#: staged schedule on the friction-cone QP residual (optimize/staged.py).
+#: Seed optimizers (source optimize): staged, BODex's staged schedule on the friction-cone QP residual
+#: (optimize/staged.py); anneal, the annealed E_fc descent (optimize/seed.py), kept as the baseline.
 OPTIMIZERS = ("anneal", "staged")
 
 REJECT_SCHEMA = pa.schema([("object_code", pa.string()), ("grasp_id", pa.int64()), ("reason", pa.string())])
@@ -31,7 +31,7 @@ REJECT_SCHEMA = pa.schema([("object_code", pa.string()), ("grasp_id", pa.int64()
 class CurateConfig:
     source: DatasetSource = field(default_factory=DatasetSource)
     splits: tuple[str, ...] = ("train", "val")  #: object splits to curate grasps for
-    optimizer: str = "anneal"  #: one of OPTIMIZERS
+    optimizer: str = "staged"  #: one of OPTIMIZERS
     optimize: SeedConfig = field(default_factory=SeedConfig)  #: optimizer anneal
     staged: StagedConfig = field(default_factory=StagedConfig)  #: optimizer staged
 

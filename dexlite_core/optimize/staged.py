@@ -90,7 +90,7 @@ class StagedThresholds:
 
 @dataclass(frozen=True)
 class StagedConfig:
-    n_per_object: int = 384  #: attempts per object and scale
+    n_per_object: int = 64  #: attempts per object and scale
     batch_size: int = 2048  #: rows optimised together (whole object-scale groups)
     couple_joints: bool = True  #: J0 tied to J1, as the real hand's tendons are
     seed: int = 0
