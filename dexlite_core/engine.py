@@ -42,7 +42,6 @@ import numpy as np
 import torch
 
 from dexlite_core.conventions import resolve_device
-from dexlite_core.data.curate import stable_groups
 from dexlite_core.data.files import atomic_path, write_bytes
 from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import EnergyWeights
@@ -58,6 +57,7 @@ from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
 from dexlite_core.seeding import stable_seed
 from dexlite_core.sim.runner import SimConfig, simulate
+from dexlite_core.sim.stability import stable_groups
 from dexlite_core.squeeze import PressConfig, with_triples
 
 

@@ -17,8 +17,10 @@ TINY = {
                 "val_fraction": 0.0, "test_fraction": 0.34, "scales": [0.07]},
     "stability": {"settle_seconds": 0.3, "test_seconds": 0.5, "n_orientations": 1},
     # Generous thresholds: the tiny run checks the plumbing, not grasp quality.
-    "curate": {"optimize": {"n_per_object": 16, "batch_size": 64, "anneal": {
-        "steps": 120, "thresholds": {"fc": 3.0, "dis": 0.03, "pen": 0.03, "spen": 0.02, "joints": 0.05}}}},
+    "curate": {"staged": {"n_per_object": 16, "qp_steps": 40, "pregrasp_steps": 15, "grasp_steps": 15,
+                          "thresholds": {"qp": 0.05, "contact_distance": 0.01}},
+               "optimize": {"n_per_object": 16, "batch_size": 64, "anneal": {
+                   "steps": 120, "thresholds": {"fc": 3.0, "dis": 0.03, "pen": 0.03, "spen": 0.02, "joints": 0.05}}}},
     # Permissive lift: downstream stages need passed grasps; real criteria are tested elsewhere.
     "filter": {"tests": ["lift"]},
     "sim": {"grasp": {"lift_ratio": 0.01, "max_slip": 1.0, "max_rotation_deg": 180.0, "max_penetration": 1.0,

@@ -27,6 +27,22 @@ def test_curate_stage_writes_grasps_and_metrics(workspace):
     assert "acceptance_rate" in shown
 
 
+def test_curate_with_the_annealed_baseline_presses_its_triples(workspace, tmp_path):
+    """curate.optimizer anneal (the baseline): its grasps get the pressed pre-grasp and squeeze."""
+    from dexlite_core.data.curate import CurateConfig, curate
+    from dexlite_core.params import build
+    from dexlite_core.squeeze import PressConfig
+
+    params = yaml.safe_load((workspace / "params.yaml").read_text())["curate"]
+    baseline = build(CurateConfig, {"optimizer": "anneal", "optimize": params["optimize"]}, "curate")
+    metrics = curate(baseline, PressConfig(), workspace / "data/objects", workspace / "data/stability", tmp_path)
+    table = read_grasps(tmp_path / "grasps.parquet")
+    assert metrics["attempts"] == 16 * 2 and metrics["accepted"] == len(table) > 0 and "pruned" in metrics
+    assert not np.isnan(table.pregrasp).any() and not np.isnan(table.squeeze).any()
+    with pytest.raises(ValueError, match="curate.optimizer must be one of"):
+        CurateConfig(optimizer="bodex")
+
+
 def test_same_params_give_identical_bytes(workspace):
     """Every stage up to post-optimization, training included, re-run from scratch."""
     tables = ["data/curated/grasps.parquet", "data/filtered/all.parquet", "data/model/model.pt",

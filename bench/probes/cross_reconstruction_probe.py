@@ -26,6 +26,7 @@ Usage: .venv/bin/python bench/probes/cross_reconstruction_probe.py [--extra-obje
 """
 import argparse
 import copy
+from dataclasses import replace
 import sys
 import tempfile
 import time
@@ -37,15 +38,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for common.py
 from common import REPO, write_results  # noqa: E402
 
-from dexlite_core.data.curate import stable_groups
+from dexlite_core.sim.stability import stable_groups
 from dexlite_core.data.grasps import GraspTable, read_grasps
 from dexlite_core.hand.model import HandModel
-from dexlite_core.model.data import GraspData, grasp_data, input_point_index, split_rows
-from dexlite_core.model.encoding import encode_pose
+from dexlite_core.model.data import GraspData, grasp_data, split_rows
+from dexlite_core.model.encoding import decoded_pose, encode_pose
+from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.network import GraspCVAE
-from dexlite_core.model.sample import SampleConfig, Transfers, synthesize
-from dexlite_core.model.train import (AdaptConfig, DecoderRows, LossConfig, adapt_decoder, decoded_pose,
-                                      load_checkpoint, reconstruction_loss, reconstruction_terms)
+from dexlite_core.model.sample import GraspBank, SampleConfig, Transfers, synthesize
+from dexlite_core.model.train import (AdaptConfig, DecoderRows, LossConfig, adapt_decoder, reconstruction_loss,
+                                      reconstruction_terms)
 from dexlite_core.objects.catalog import RANDOM_URDF_IDS
 from dexlite_core.objects.store import (OBJECT_SCHEMA, BuildJob, GeometrySpec, build_object, load_object_set,
                                         read_objects, write_table)
@@ -91,7 +93,7 @@ def transfer_pairs(model, bank, objects, point_index, groups, sample, couple, ba
     refined = post_optimize(hand, objects, moved.table, post).table
     passed = torch.as_tensor(simulate(refined, objects_dir, sim, desc=None).passed["lift"])
     t = moved.transfers
-    return (DecoderRows(bank["mu"][t.source[passed]], t.condition[passed],
+    return (DecoderRows(bank.mu[t.source[passed]], t.condition[passed],
                         encode_pose(refined.poses().index(passed), t.anchor_point[passed])),
             pair_data(refined, t, passed, objects, point_index), t.source[passed], len(passed))
 
@@ -146,10 +148,10 @@ def adapt_with_pointnet(model: GraspCVAE, own: GraspData, own_latent: torch.Tens
 
 
 @torch.no_grad()
-def recomputed_bank(model: GraspCVAE, bank: dict, own: GraspData) -> dict:
+def recomputed_bank(model: GraspCVAE, bank: GraspBank, own: GraspData) -> GraspBank:
     """``bank`` with each grasp's condition at its own anchor recomputed by ``model``'s PointNet."""
     points, shape, anchor, _, _, _, _ = own.batch(torch.arange(len(own)))
-    return {**bank, "condition": model.condition(points, anchor, shape).float()}
+    return replace(bank, condition=model.condition(points, anchor, shape).float())
 
 
 def concat_rows(a: DecoderRows, b: DecoderRows) -> DecoderRows:
@@ -185,16 +187,16 @@ def main() -> None:
         extra = with_extra_objects(args.extra_objects, objects_dir)
         print(f"{len(extra)} extra objects built in {objects_dir}")
     params = load_params()
-    model, meta = load_checkpoint(DATA / "model" / "model.pt")
-    couple, bank = meta["couple_joints"], meta["bank"]
+    grasp_model = GraspModel.load(DATA / "model" / "model.pt")
+    model, couple, bank = grasp_model.network, grasp_model.couple_joints, grasp_model.bank
     table = read_grasps(DATA / "filtered" / "grasps.parquet")
     split_of = dict(zip(*read_objects(DATA / "objects")[["object_code", "split"]].T.values))
     test_groups = stable_groups(DATA / "objects", DATA / "stability", ("test",))
     objects = load_object_set(objects_dir, sorted(set(table.object_code) | {c for c, _ in test_groups} | set(extra)))
-    point_index = input_point_index(objects, meta["n_points"])
+    point_index = grasp_model.point_index(objects)
     train_rows = split_rows(table, split_of, "train")
     train = grasp_data(train_rows, objects, point_index)
-    if len(bank["mu"]) != len(train):
+    if len(bank.mu) != len(train):
         sys.exit("data/model/model.pt was not trained on data/filtered's training grasps: run `dvc repro train`")
     hand = HandModel()
     post = build(PostOptConfig, params["postopt"], "postopt")
@@ -206,7 +208,7 @@ def main() -> None:
     pairs, pair_rows, pair_source, n_transfers = transfer_pairs(model, bank, objects, point_index, groups, sample,
                                                                 couple, train_rows.object_code, hand, post, sim,
                                                                 objects_dir)
-    own = DecoderRows(bank["mu"], bank["condition"], train.pose)
+    own = DecoderRows(bank.mu, bank.condition, train.pose)
     results = {"transfers_to_training_objects": n_transfers, "pairs": len(pairs)}
     print(f"{len(pairs)} of {n_transfers} transfers to other training objects pass lift after "
           f"post-optimization: the pairs ({time.perf_counter() - start:.0f} s)")
@@ -227,16 +229,16 @@ def main() -> None:
     for name, weight, rows in variants:
         m = model if weight is None else adapt_decoder(copy.deepcopy(model), own, rows, AdaptConfig(pair_weight=weight),
                                                        LossConfig())
-        raw = redecoded(m, to_test.table, to_test.transfers, bank["mu"], couple)
+        raw = redecoded(m, to_test.table, to_test.transfers, bank.mu, couple)
         results.update(held_out(name, m, raw, own, hand, objects, objects_dir, post, sim))
     if args.train_pointnet:
         start = time.perf_counter()
-        m = adapt_with_pointnet(copy.deepcopy(model), train, bank["mu"], pair_rows, bank["mu"][pair_source],
+        m = adapt_with_pointnet(copy.deepcopy(model), train, bank.mu, pair_rows, bank.mu[pair_source],
                                 AdaptConfig(), LossConfig())
         new_bank = recomputed_bank(m, bank, train)
         print(f"PointNet and decoder adapted ({time.perf_counter() - start:.0f} s)")
         raw = synthesize(m, new_bank, objects, point_index, test_groups, sample, couple).table
-        own_now = DecoderRows(bank["mu"], new_bank["condition"], train.pose)
+        own_now = DecoderRows(bank.mu, new_bank.condition, train.pose)
         results.update(held_out("pairs_x1_pointnet", m, raw, own_now, hand, objects, objects_dir, post, sim))
     write_results("cross_reconstruction_probe" + (f"_extra{len(extra)}" if extra else "")
                   + ("_pointnet" if args.train_pointnet else ""), results)

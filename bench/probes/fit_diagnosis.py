@@ -32,10 +32,10 @@ from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import EnergyWeights
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import GraspData, grasp_data, input_point_index
-from dexlite_core.model.encoding import PALM_CENTER, decode_pose
+from dexlite_core.model.encoding import PALM_CENTER, decode_pose, decoded_pose
+from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.network import GraspCVAE
-from dexlite_core.model.train import (LossConfig, TrainConfig, decoded_pose, load_checkpoint,
-                                      reconstruction_errors, train)
+from dexlite_core.model.train import LossConfig, TrainConfig, reconstruction_errors, train
 from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.objects.store import load_object_set
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
@@ -158,7 +158,7 @@ def main() -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = train(config, data, data, Path(tmp) / "model.pt")
-        model, _ = load_checkpoint(Path(tmp) / "model.pt")
+        model = GraspModel.load(Path(tmp) / "model.pt").network
     seconds = time.perf_counter() - start
     errors = reconstruction_errors(model, data, config.couple_joints)
     out = {**{k: v for k, v in vars(a).items() if k not in ("data", "no_lift")}, "train_s": round(seconds),

@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for comm
 from common import REPO, write_results  # noqa: E402
 
 from dexlite_core.conventions import HandPose
-from dexlite_core.data.curate import stable_groups
+from dexlite_core.sim.stability import stable_groups
 from dexlite_core.data.grasps import GraspTable, read_grasps
 from dexlite_core.model.data import anchor_points, distinct_clouds, grasp_data, input_point_index, split_rows
-from dexlite_core.model.encoding import decode_pose
+from dexlite_core.model.encoding import decode_pose, decoded_pose
+from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.sample import best_matches
-from dexlite_core.model.train import decoded_pose, load_checkpoint
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig, simulate
@@ -59,13 +59,14 @@ def moved(pose: HandPose, source_point: torch.Tensor, target_point: torch.Tensor
 @torch.no_grad()
 def main() -> None:
     torch.set_num_threads(1)
-    model, meta = load_checkpoint(DATA / "model" / "model.pt")
+    grasp_model = GraspModel.load(DATA / "model" / "model.pt")
+    model = grasp_model.network
     table = read_grasps(DATA / "filtered" / "grasps.parquet")
     split_of = dict(zip(*read_objects(DATA / "objects")[["object_code", "split"]].T.values))
     objects = load_object_set(DATA / "objects", sorted(set(table.object_code)))
-    train = grasp_data(split_rows(table, split_of, "train"), objects, input_point_index(objects, meta["n_points"]))
-    bank = meta["bank"]
-    if len(bank["mu"]) != len(train):
+    train = grasp_data(split_rows(table, split_of, "train"), objects, input_point_index(objects, grasp_model.n_points))
+    bank = grasp_model.bank
+    if len(bank.mu) != len(train):
         sys.exit("data/model/model.pt was not trained on data/filtered's training grasps: run `dvc repro train`")
     source_pose = decode_pose(train.pose, train.anchor_point)
     source_normal = objects.normals[train.obj, train.point_index[train.obj, train.anchor]]
@@ -77,7 +78,7 @@ def main() -> None:
 
     groups = stable_groups(DATA / "objects", DATA / "stability", ("test",))
     test = load_object_set(DATA / "objects", sorted({c for c, _ in groups}))
-    test_index = input_point_index(test, meta["n_points"])
+    test_index = input_point_index(test, grasp_model.n_points)
     n = load_params()["synth"]["n_per_object"]
     made: dict[str, list[GraspTable]] = {}
     angles = []
@@ -86,11 +87,11 @@ def main() -> None:
         conditions = model.point_conditions(distinct_clouds(test, test_index, obj, s)[0])[0]
         for bank_name, keep in banks.items():
             ids = torch.nonzero(keep).flatten()
-            best, point = best_matches(bank["condition"][ids], conditions, n)
+            best, point = best_matches(bank.condition[ids], conditions, n)
             best = ids[best]
             target = anchor_points(test, test_index, obj.repeat(n), s.repeat(n), point)
-            poses = {f"decoder_{bank_name}_bank": decoded_pose(model.decode(bank["mu"][best], conditions[point]),
-                                                                target, meta["couple_joints"])}
+            poses = {f"decoder_{bank_name}_bank": decoded_pose(model.decode(bank.mu[best], conditions[point]),
+                                                                target, grasp_model.couple_joints)}
             if bank_name == "all":
                 normal = test.normals[obj.repeat(n), test_index[obj.repeat(n), point]]
                 angles.append(torch.rad2deg(torch.arccos((source_normal[best] * normal).sum(-1).clamp(-1, 1))))

@@ -14,10 +14,15 @@ from dexlite_core.data.grasps import ENERGY_COLUMNS, GraspTable, write_grasps
 from dexlite_core.energy import score_grasps
 from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.pipeline import DatasetSource
-from dexlite_core.objects.store import load_object_set, read_objects, write_table
-from dexlite_core.sim.stability import read_stability
+from dexlite_core.objects.store import load_object_set, write_table
+from dexlite_core.sim.stability import stable_groups
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
+from dexlite_core.optimize.staged import StagedConfig, staged_seed_grasps
 from dexlite_core.squeeze import PressConfig, with_triples
+
+#: Seed optimizers (source optimize): staged, BODex's staged schedule on the friction-cone QP residual
+#: (optimize/staged.py); anneal, the annealed E_fc descent (optimize/seed.py), kept as the baseline.
+OPTIMIZERS = ("anneal", "staged")
 
 REJECT_SCHEMA = pa.schema([("object_code", pa.string()), ("grasp_id", pa.int64()), ("reason", pa.string())])
 
@@ -26,7 +31,13 @@ REJECT_SCHEMA = pa.schema([("object_code", pa.string()), ("grasp_id", pa.int64()
 class CurateConfig:
     source: DatasetSource = field(default_factory=DatasetSource)
     splits: tuple[str, ...] = ("train", "val")  #: object splits to curate grasps for
-    optimize: SeedConfig = field(default_factory=SeedConfig)
+    optimizer: str = "staged"  #: one of OPTIMIZERS
+    optimize: SeedConfig = field(default_factory=SeedConfig)  #: optimizer anneal
+    staged: StagedConfig = field(default_factory=StagedConfig)  #: optimizer staged
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"curate.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
 
 
 def _energy_quantiles(table: GraspTable) -> dict[str, float]:
@@ -40,33 +51,24 @@ def _energy_quantiles(table: GraspTable) -> dict[str, float]:
     return out
 
 
-def stable_groups(objects_dir: Path, stability_dir: Path, splits: tuple[str, ...]) -> list[tuple[str, float]]:
-    """(object code, scale) pairs of the given splits that rest stably on a table."""
-    objects_table = read_objects(objects_dir)
-    wanted = {c for c, s in zip(objects_table.object_code, objects_table.split) if s in splits}
-    stability = read_stability(stability_dir)
-    groups = sorted((c, float(s)) for c, s, ok in zip(stability.object_code, stability.scale, stability.stable)
-                    if ok and c in wanted)
-    if not groups:
-        raise ValueError(f"no object of splits {splits} in {objects_dir} rests stably ({stability_dir}); "
-                         "check the stability stage's rejects")
-    return groups
-
-
 def curate(config: CurateConfig, press: PressConfig, objects_dir: Path, stability_dir: Path, out_dir: Path) -> dict:
-    """Write ``grasps.parquet`` and ``rejects.parquet`` into ``out_dir``; return metrics. Our optimizer's grasps
-    get their own pre-grasp and squeeze (``press``); a release's keep the fixed ones it was made for."""
+    """Write ``grasps.parquet`` and ``rejects.parquet`` into ``out_dir``; return metrics. Our optimizers' grasps
+    get their own pre-grasp and squeeze (the staged one's from its schedule, the annealed one's pressed with
+    ``press``); a release's keep the fixed ones it was made for."""
     groups = stable_groups(objects_dir, stability_dir, config.splits)
     codes = sorted({c for c, _ in groups})
-    device = resolve_device(config.optimize.device)
+    device = resolve_device((config.staged if config.optimizer == "staged" else config.optimize).device)
     hand = HandModel(device=device)
     objects = load_object_set(objects_dir, codes, device=device)
     if config.source.kind == "optimize":
-        result = seed_grasps(hand, objects, groups, config.optimize)
-        table, rejects = with_triples(result.accepted, hand, objects, press), []
-        metrics = {"attempts": result.attempts, "pruned": result.pruned, "accepted": len(table),
-                   "acceptance_rate": len(table) / max(result.attempts, 1),
-                   "accepted_per_s": len(table) / max(result.seconds, 1e-9), "optimize_seconds": result.seconds}
+        if config.optimizer == "staged":  # its grasps come with their own pre-grasp and squeeze
+            result = staged_seed_grasps(hand, objects, groups, config.staged)
+            table, rejects, metrics = result.accepted, [], {}
+        else:
+            result = seed_grasps(hand, objects, groups, config.optimize)
+            table, rejects, metrics = with_triples(result.accepted, hand, objects, press), [], {"pruned": result.pruned}
+        metrics.update(attempts=result.attempts, accepted=len(table), acceptance_rate=len(table) / max(result.attempts, 1),
+                       accepted_per_s=len(table) / max(result.seconds, 1e-9), optimize_seconds=result.seconds)
     else:
         table, rejects = ingest_dexgraspnet(Path(config.source.dexgraspnet_root), codes)
         # Scales compared to 0.1 mm: DexGraspNet stores e.g. 0.0599999954 for 0.06.

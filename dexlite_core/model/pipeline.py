@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from dexlite_core.conventions import resolve_device
-from dexlite_core.data.curate import stable_groups
 from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.energy import with_energies
 from dexlite_core.squeeze import PressConfig, with_triples
@@ -25,6 +24,7 @@ from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
 from dexlite_core.seeding import stable_seed
 from dexlite_core.sim.runner import SimConfig, simulate
+from dexlite_core.sim.stability import stable_groups
 
 
 def train_val_rows(table: GraspTable, split_of: dict[str, str], path: Path) -> tuple[GraspTable, GraspTable]:

@@ -281,3 +281,16 @@ def read_stability(out_dir: Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `dvc repro stability` first")
     return pd.read_parquet(path)
+
+
+def stable_groups(objects_dir: Path, stability_dir: Path, splits: tuple[str, ...]) -> list[tuple[str, float]]:
+    """(object code, scale) pairs of the given splits that rest stably on a table."""
+    objects_table = read_objects(objects_dir)
+    wanted = {c for c, s in zip(objects_table.object_code, objects_table.split) if s in splits}
+    stability = read_stability(stability_dir)
+    groups = sorted((c, float(s)) for c, s, ok in zip(stability.object_code, stability.scale, stability.stable)
+                    if ok and c in wanted)
+    if not groups:
+        raise ValueError(f"no object of splits {splits} in {objects_dir} rests stably ({stability_dir}); "
+                         "check the stability stage's rejects")
+    return groups
