@@ -18,7 +18,9 @@ from torch import Tensor
 
 from dexlite_core.conventions import CANONICAL_JOINTS, JOINT_LOWER, JOINT_UPPER, HandPose, couple_joints
 from dexlite_core.objects.cloud import farthest_point_sample
+from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.optimize.problem import GroupRandom
+from dexlite_core.seeding import stable_seed
 
 #: Palm-frame point that faces the object at the start: on the palm's front plane, level with
 #: the middle of the fingers (DexGraspNet's grasps hold objects there).
@@ -97,3 +99,18 @@ def initial_poses(starts: Tensor, normals: Tensor, rng: GroupRandom, config: Ini
 def initial_contacts(rng: GroupRandom, n_candidates: int, n_contacts: int) -> Tensor:
     return rng.randint(n_candidates, n_contacts)
 
+
+def batch_starts(objects: ObjectSet, groups: list[tuple[str, float]], n: int, seed: int, config: InitConfig,
+                 couple: bool, device) -> tuple[GroupRandom, Tensor, Tensor, Tensor]:
+    """A batch of whole (object code, scale) groups, ``n`` attempts each, as the seed optimizers start it:
+    every group's own generator (seeded by seed, code and scale), the rows' objects and scales, and their
+    initial pose vectors from hull starts. The generators go on to draw whatever the optimizer draws next."""
+    seeds = [stable_seed(seed, "curate", code, f"{scale:.4f}") for code, scale in groups]
+    rng = GroupRandom(seeds, [n] * len(groups), device)
+    obj = objects.index_of([code for code, _ in groups]).repeat_interleave(n)
+    scale = torch.tensor([s for _, s in groups], dtype=torch.float32, device=device).repeat_interleave(n)
+    starts, normals = zip(*(hull_starts(objects.points[objects.index_of([code])[0]].cpu().numpy() * s, n, sd % 2 ** 32)
+                            for (code, s), sd in zip(groups, seeds)))
+    starts = torch.tensor(np.concatenate(starts), dtype=torch.float32, device=device)
+    normals = torch.tensor(np.concatenate(normals), dtype=torch.float32, device=device)
+    return rng, obj, scale, initial_poses(starts, normals, rng, config, couple)

@@ -14,9 +14,9 @@ from dexlite_core.energy import EnergyWeights
 from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.optimize.anneal import AnnealConfig, PruneStage, anneal
-from dexlite_core.optimize.init import InitConfig, hull_starts, initial_contacts, initial_poses
-from dexlite_core.optimize.problem import GraspProblem, GroupRandom
-from dexlite_core.seeding import deterministic_torch, stable_seed
+from dexlite_core.optimize.init import InitConfig, batch_starts, initial_contacts
+from dexlite_core.optimize.problem import GraspProblem
+from dexlite_core.seeding import deterministic_torch
 
 
 #: Seeding stops attempts still above energy 8 after 50 of 200 steps: they keep ~84 % of the
@@ -66,15 +66,7 @@ def seed_grasps(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, flo
     batches = _groups_in_batches(sorted(groups), max(1, config.batch_size // n))
     for batch in tqdm(batches, desc="curate: optimizing", disable=not progress):
         start = time.perf_counter()
-        seeds = [stable_seed(config.seed, "curate", code, f"{scale:.4f}") for code, scale in batch]
-        rng = GroupRandom(seeds, [n] * len(batch), device)
-        obj = objects.index_of([code for code, _ in batch]).repeat_interleave(n)
-        scale = torch.tensor([s for _, s in batch], dtype=torch.float32, device=device).repeat_interleave(n)
-        starts, normals = zip(*(hull_starts(objects.points[objects.index_of([code])[0]].cpu().numpy() * s, n, sd % 2 ** 32)
-                                for (code, s), sd in zip(batch, seeds)))
-        starts = torch.tensor(np.concatenate(starts), dtype=torch.float32, device=device)
-        normals = torch.tensor(np.concatenate(normals), dtype=torch.float32, device=device)
-        pose = initial_poses(starts, normals, rng, config.init, config.couple_joints)
+        rng, obj, scale, pose = batch_starts(objects, batch, n, config.seed, config.init, config.couple_joints, device)
         contacts = initial_contacts(rng, hand.n_contact_candidates, config.anneal.n_contacts)
         problem = GraspProblem(hand, objects, obj, scale, config.weights, config.couple_joints)
         result = anneal(problem, pose, contacts, config.anneal, rng)

@@ -44,9 +44,9 @@ from dexlite_core.grasp_qp import QpConfig, qp_energy
 from dexlite_core.hand.model import FINGERTIP_LINKS, HandModel, LinkFrames
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.optimize.anneal import finalize
-from dexlite_core.optimize.init import InitConfig, hull_starts, initial_poses
-from dexlite_core.optimize.problem import GraspProblem, GroupRandom
-from dexlite_core.seeding import deterministic_torch, stable_seed
+from dexlite_core.optimize.init import InitConfig, batch_starts
+from dexlite_core.optimize.problem import GraspProblem
+from dexlite_core.seeding import deterministic_torch
 from dexlite_core.squeeze import PressConfig, pressed_triple
 
 CONTACT_MODES = ("fingertips", "nearest")
@@ -268,15 +268,8 @@ def _triples(batch: _Batch, pre: Tensor, grasp: Tensor) -> tuple[Tensor, Tensor]
 def _start(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]], config: StagedConfig,
            device: torch.device) -> tuple[_Batch, Tensor]:
     """The batch and its initial pose vectors, drawn as the shipped seed optimizer draws them."""
-    n = config.n_per_object
-    seeds = [stable_seed(config.seed, "curate", code, f"{scale:.4f}") for code, scale in groups]
-    rng = GroupRandom(seeds, [n] * len(groups), device)
-    obj = objects.index_of([code for code, _ in groups]).repeat_interleave(n)
-    scale = torch.tensor([s for _, s in groups], dtype=torch.float32, device=device).repeat_interleave(n)
-    starts, normals = zip(*(hull_starts(objects.points[objects.index_of([code])[0]].cpu().numpy() * s, n, sd % 2 ** 32)
-                            for (code, s), sd in zip(groups, seeds)))
-    as_tensor = lambda a: torch.tensor(np.concatenate(a), dtype=torch.float32, device=device)  # noqa: E731
-    pose = initial_poses(as_tensor(starts), as_tensor(normals), rng, config.init, config.couple_joints)
+    _, obj, scale, pose = batch_starts(objects, groups, config.n_per_object, config.seed, config.init,
+                                       config.couple_joints, device)
     problem = GraspProblem(hand, objects, obj, scale, couple=config.couple_joints)
     return _Batch(problem, *_bounding_boxes(objects, obj, scale), config), pose
 
