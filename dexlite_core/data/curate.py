@@ -15,9 +15,9 @@ from dexlite_core.energy import score_grasps
 from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.pipeline import DatasetSource
 from dexlite_core.objects.store import load_object_set, write_table
-from dexlite_core.sim.stability import stable_groups
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
 from dexlite_core.optimize.staged import StagedConfig, staged_seed_grasps
+from dexlite_core.sim.stability import stable_groups
 from dexlite_core.squeeze import PressConfig, with_triples
 
 #: Seed optimizers (source optimize): staged, BODex's staged schedule on the friction-cone QP residual
@@ -63,10 +63,11 @@ def curate(config: CurateConfig, press: PressConfig, objects_dir: Path, stabilit
     if config.source.kind == "optimize":
         if config.optimizer == "staged":  # its grasps come with their own pre-grasp and squeeze
             result = staged_seed_grasps(hand, objects, groups, config.staged)
-            table, rejects, metrics = result.accepted, [], {}
+            table, metrics = result.accepted, {}
         else:
             result = seed_grasps(hand, objects, groups, config.optimize)
-            table, rejects, metrics = with_triples(result.accepted, hand, objects, press), [], {"pruned": result.pruned}
+            table, metrics = with_triples(result.accepted, hand, objects, press), {"pruned": result.pruned}
+        rejects = []
         metrics.update(attempts=result.attempts, accepted=len(table), acceptance_rate=len(table) / max(result.attempts, 1),
                        accepted_per_s=len(table) / max(result.seconds, 1e-9), optimize_seconds=result.seconds)
     else:
