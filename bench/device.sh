@@ -10,7 +10,7 @@
 # Knobs: PYTHON (python3), OUT, WHEELS (.whl), INPUTS (.device_inputs), SITE (/tmp/site),
 # DEXLITE_BENCH_DEVICES (cuda), DEVICE_TRAIN_S (120: the training's budget),
 # DEVICE_TIMEOUT_SCALE (1: multiplies each part's timeout), DEVICE_SKIP (names of parts to
-# leave out, e.g. "bench_energy bench_seed" to rerun the others),
+# leave out, e.g. "bench_energy bench_anneal" to rerun the others),
 # DEVICE_SMOKE=1: a short rehearsal (a few objects, a few training steps), e.g. on a CPU with
 # DEXLITE_BENCH_DEVICES=cpu, OUT and SITE under /tmp, a larger budget and timeout scale.
 set -u
@@ -100,7 +100,7 @@ part inputs 120 "$PYTHON" bench/device_inputs.py install --src "$INPUTS" --worke
 
 part bench_energy 90 "$PYTHON" bench/bench_energy.py
 part bench_train 90 "$PYTHON" bench/bench_train.py
-part bench_seed 150 "$PYTHON" bench/bench_seed.py
+part bench_anneal 150 "$PYTHON" bench/bench_anneal.py
 
 # The training gets what is left of the budget, at most DEVICE_TRAIN_S, less ~70 s for its
 # start-up, calibration and last validation and ~75 s for bench_synth after it.

@@ -51,7 +51,7 @@ class PruneStage:
 
 @dataclass(frozen=True)
 class AnnealConfig:
-    steps: int = 200  #: accepted grasps per step peak near 150-200 steps (bench_seed)
+    steps: int = 200  #: accepted grasps per step peak near 150-200 steps (bench_anneal)
     step_size: float = 0.005  #: first step, in RMS-normalized pose units (m / rot6d / rad)
     step_size_end: float = 0.0002  #: last step; decays exponentially in between
     temperature: float = 18.0  #: first Metropolis temperature (energy units)

@@ -20,7 +20,7 @@ from dexlite_core.seeding import deterministic_torch
 
 
 #: Seeding stops attempts still above energy 8 after 50 of 200 steps: they keep ~84 % of the
-#: grasps that would pass for ~45 % of the steps (bench/README.md, bench_seed).
+#: grasps that would pass for ~45 % of the steps (bench/README.md, bench_anneal).
 SEED_ANNEAL = AnnealConfig(prune=(PruneStage(after=50, energy=8.0),))
 
 

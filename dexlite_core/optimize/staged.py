@@ -74,7 +74,7 @@ class StagedWeights:
 
 @dataclass(frozen=True)
 class StagedThresholds:
-    """Chosen by bench_staged_seed's DGB-like pass rate per threshold bin (bench/README.md): the QP
+    """Chosen by bench_seed's DGB-like pass rate per threshold bin (bench/README.md): the QP
     residual predicts it (92 % below 0.006, 52 % above 0.026), the contact distance and E_spen
     barely do, so those two are looser than the shipped E_dis and E_spen thresholds."""
 
@@ -274,6 +274,31 @@ def _start(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]],
     return _Batch(problem, *_bounding_boxes(objects, obj, scale), config), pose
 
 
+def _schedule(batch: _Batch, vector: Tensor, prune_qp: float, clock: Callable[[str], None]
+              ) -> tuple[Tensor, _Batch, Tensor, Tensor, Tensor]:
+    """Stages 1-3 from pose vectors ``vector`` (B, 31): the rows that went past stage 1 (QP residual
+    at most ``prune_qp``), their batch, frozen contacts (b, K), pre-grasp and grasp vectors (b, 31)."""
+    config, hand = batch.config, batch.problem.hand
+    vector = finalize(batch.problem, _descend(vector, _QpStage(batch), config.qp_steps, config))
+    with torch.no_grad():
+        pose = batch.problem.pose(vector)
+        index = _contact_index(batch, pose)
+        x, d, normal = _contact_geometry(batch, hand.link_frames(pose), index)
+        surface = x - d.unsqueeze(-1) * normal
+        qp, _ = qp_energy(surface, -normal, batch.center, batch.half_diagonal, config.qp)
+    rows = (qp <= prune_qp).nonzero().squeeze(1)  # the rest would rarely be accepted
+    batch, vector, index, surface, normal = (_select(batch, rows), vector[rows], index[rows], surface[rows],
+                                             normal[rows])
+    clock("qp")
+    pre = finalize(batch.problem, _descend(vector, _target_energy(batch, index, surface + config.standoff * normal),
+                                           config.pregrasp_steps, config))
+    clock("pregrasp")
+    grasp = finalize(batch.problem, _descend(pre, _target_energy(batch, index, surface), config.grasp_steps, config,
+                                             joints_only=True))
+    clock("grasp")
+    return rows, batch, index, pre, grasp
+
+
 def _run_batch(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]], config: StagedConfig,
                device: torch.device, clock: dict[str, float]) -> GraspTable:
     """Optimise one batch of whole groups; the accepted grasps with their triples."""
@@ -284,23 +309,7 @@ def _run_batch(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, floa
 
     batch, vector = _start(hand, objects, groups, config, device)
     lap("init")
-    vector = finalize(batch.problem, _descend(vector, _QpStage(batch), config.qp_steps, config))
-    with torch.no_grad():
-        pose = batch.problem.pose(vector)
-        index = _contact_index(batch, pose)
-        x, d, normal = _contact_geometry(batch, hand.link_frames(pose), index)
-        surface = x - d.unsqueeze(-1) * normal
-        qp, _ = qp_energy(surface, -normal, batch.center, batch.half_diagonal, config.qp)
-    attempt = (qp <= config.prune_qp).nonzero().squeeze(1)  # the rest would rarely be accepted
-    batch, vector, index, surface, normal = (_select(batch, attempt), vector[attempt], index[attempt],
-                                             surface[attempt], normal[attempt])
-    lap("qp")
-    pre = finalize(batch.problem, _descend(vector, _target_energy(batch, index, surface + config.standoff * normal),
-                                           config.pregrasp_steps, config))
-    lap("pregrasp")
-    grasp = finalize(batch.problem, _descend(pre, _target_energy(batch, index, surface), config.grasp_steps, config,
-                                             joints_only=True))
-    lap("grasp")
+    attempt, batch, index, pre, grasp = _schedule(batch, vector, config.prune_qp, lap)
     keep, _ = _accepted(batch, index, pre, grasp)
     accepted, attempt = _select(batch, keep.nonzero().squeeze(1)), attempt[keep].cpu().numpy()
     pre_joints, squeeze = _triples(accepted, pre[keep], grasp[keep])
@@ -337,3 +346,36 @@ def staged_seed_grasps(hand: HandModel, objects: ObjectSet, groups: list[tuple[s
     clock.pop("_last")
     return StagedResult(GraspTable.concat(tables).sorted(), config.n_per_object * len(groups),
                         time.perf_counter() - start, clock)
+
+
+@torch.no_grad()
+def _grasp_energy(batch: _Batch, index: Tensor, grasp: Tensor) -> Tensor:
+    """(B,) stage 1's energy at the grasp with the contacts on the surface (stand-off 0, a cold QP solve)."""
+    c, pose = batch.config, batch.problem.pose(grasp)
+    frames = batch.problem.hand.link_frames(pose)
+    x, d, n = _contact_geometry(batch, frames, index)
+    qp, _ = qp_energy(x - d.unsqueeze(-1) * n, -n, batch.center, batch.half_diagonal, c.qp)
+    return c.weights.qp * qp + c.weights.dis * d.abs().sum(-1) + _hand_energy(batch, pose, frames)
+
+
+def staged_refine(hand: HandModel, objects: ObjectSet, table: GraspTable, config: StagedConfig
+                  ) -> tuple[GraspTable, np.ndarray]:
+    """Every grasp of ``table`` run through stages 1-3 from its own pose (rows and ids kept, nothing
+    pruned or rejected), with its own pre-grasp and squeeze, and its energy at the grasp (N,)
+    (:func:`_grasp_energy`: lower holds better). Deterministic: no random draws."""
+    device = resolve_device(config.device)
+    tables, energies = [], []
+    for start in range(0, len(table), config.batch_size):
+        part = table.select(np.arange(start, min(start + config.batch_size, len(table))))
+        obj, scale = objects.index_of(list(part.object_code)), torch.as_tensor(part.scale, device=device)
+        problem = GraspProblem(hand, objects, obj, scale, couple=config.couple_joints)
+        batch = _Batch(problem, *_bounding_boxes(objects, obj, scale), config)
+        _, batch, index, pre, grasp = _schedule(batch, part.poses(device=device).to_vector(), math.inf,
+                                                lambda _: None)
+        pre_joints, squeeze = _triples(batch, pre, grasp)
+        refined = GraspTable.from_poses(part.object_code, part.scale, part.grasp_id, "postopt",
+                                        HandPose.from_vector(grasp).to("cpu"))
+        tables.append(refined.with_triple(pre_joints.cpu().numpy(), squeeze.cpu().numpy()))
+        energies.append(_grasp_energy(batch, index, grasp).cpu().numpy())
+    return GraspTable.concat(tables), np.concatenate(energies)
+
