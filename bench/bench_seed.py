@@ -126,7 +126,8 @@ def main() -> None:
                     new["staged_optimizer_s"], new["staged_optimizer_cpu_s"], args.objects)
     figures.update(pressed)
     for name in filter(None, args.variants.split(",")):
-        figures.update(staged(f"{name}_", hand, objects, replace(config, **VARIANTS[name]), args.objects)[0])
+        variant = replace(config, schedule=replace(config.schedule, **VARIANTS[name]))
+        figures.update(staged(f"{name}_", hand, objects, variant, args.objects)[0])
     if "baseline_cpu_dgb_passed_per_s" in figures:
         figures["speedup_vs_baseline"] = figures["cpu_dgb_passed_per_s"] / figures["baseline_cpu_dgb_passed_per_s"]
         figures["wall_speedup_vs_baseline"] = (figures["staged_wall_dgb_passed_per_s"]

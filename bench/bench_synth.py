@@ -16,6 +16,7 @@ from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
+from dexlite_core.squeeze import PressConfig
 
 CHECKPOINT = REPO / "data/refine/model.pt"
 OBJECTS = REPO / "data/objects"
@@ -46,7 +47,7 @@ def main() -> None:
         figures[f"{device}_decode_grasps_per_s"] = n / median_seconds(lambda: sample(bare), repeats=5, device=device)
         figures[f"{device}_refiner_passes"] = 0 if refinement is None else refinement.passes
         start = time.perf_counter()
-        post_optimize(HandModel(device=device), objects, samples.table, PostOptConfig(device=device))
+        post_optimize(HandModel(device=device), objects, samples.table, PostOptConfig(device=device), PressConfig())
         post_s = time.perf_counter() - start
         figures[f"{device}_sample_grasps_per_s"] = n / sample_s
         figures[f"{device}_postopt_grasps_per_s"] = n / (sample_s + post_s)

@@ -7,7 +7,7 @@ the train stage's model and the filter stage's grasps):
    times, its posterior mean plus noise, at its own or a neighbouring anchor
    (:func:`dexlite_core.model.sample.expand`);
 2. post-optimize every candidate (the postopt stage's descent), then keep the ``keep_fraction`` of
-   lowest E_post per object and scale;
+   lowest post-optimization energy per object and scale;
 3. simulate those with the filter stage's tests; the ones that pass get fresh grasp ids (after the
    table's largest) and source ``expand``;
 4. merge them into the table;
@@ -44,7 +44,6 @@ import torch
 from dexlite_core.conventions import resolve_device
 from dexlite_core.data.files import atomic_path, write_bytes
 from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
-from dexlite_core.energy import EnergyWeights
 from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, split_rows
 from dexlite_core.model.encoding import encode_pose
@@ -54,11 +53,12 @@ from dexlite_core.model.sample import SampleConfig
 from dexlite_core.model.train import AdaptConfig, DecoderRows, TrainConfig, adapt_decoder
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set, read_objects
-from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
+from dexlite_core.optimize.postopt import (PostOptConfig, PostOptResult, keep_lowest_energy, lowest_energy_rows,
+                                          post_optimize)
 from dexlite_core.seeding import stable_seed
 from dexlite_core.sim.runner import SimConfig, simulate
 from dexlite_core.sim.stability import stable_groups
-from dexlite_core.squeeze import PressConfig, with_triples
+from dexlite_core.squeeze import PressConfig
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,11 @@ class EngineConfig:
     expansions: int = 4  #: decodings per training grasp and round
     temperature: float = 1.0  #: std of the noise added to the posterior mean
     neighbour_fraction: float = 0.5  #: share of decodings moved to one of the 8 nearest network points
-    keep_fraction: float = 0.5  #: share of each (object, scale)'s refined candidates, lowest E_post, simulated
+    keep_fraction: float = 0.5  #: share of each (object, scale)'s refined candidates, lowest post-optimization energy, simulated
     check_split: str = "val"  #: objects of the held-out check: val (unseen in training, so the rounds can be
     #: chosen on it without touching the test objects) or test
     heldout_per_object: int = 32  #: held-out check: pure samples per stable object of check_split and scale
-    heldout_keep: int = 8  #: of those, the lowest-E_post per object and scale (heldout_kept_success)
+    heldout_keep: int = 8  #: of those, the lowest-energy per object and scale (heldout_kept_success)
     batch_size: int = 4096  #: network decodings per batch
     retrain_steps: int = 2000  #: 0: each round retrains from scratch (train.steps); > 0: continues from the previous model
     seed: int = 0
@@ -108,15 +108,11 @@ class StageConfigs:
     synth_temperature: float = 0.0  #: held-out pure samples: the synthesize stage's temperature
 
 
-def keep_lowest_fraction(table: GraspTable, weights: EnergyWeights, fraction: float) -> GraspTable:
-    """The ``ceil(fraction * n)`` grasps of lowest weighted energy of each (object, scale) of n grasps."""
+def keep_lowest_fraction(table: GraspTable, energy: np.ndarray, fraction: float) -> GraspTable:
+    """The ``ceil(fraction * n)`` grasps of lowest ``energy`` (N,) of each (object, scale) of n grasps."""
     if fraction >= 1:
         return table
-    parts = []
-    for code, scale in sorted(set(zip(table.object_code, table.scale.tolist()))):
-        part = table.select((table.object_code == code) & (table.scale == scale))
-        parts.append(keep_lowest_energy(part, weights, math.ceil(fraction * len(part))))
-    return GraspTable.concat(parts).sorted()
+    return table.select(lowest_energy_rows(table, energy, lambda n: math.ceil(fraction * n))).sorted()
 
 
 def merge(table: GraspTable, passed: GraspTable) -> GraspTable:
@@ -127,23 +123,23 @@ def merge(table: GraspTable, passed: GraspTable) -> GraspTable:
 
 
 def post_optimized(hand: HandModel, objects: ObjectSet, table: GraspTable, stages: StageConfigs,
-                   *seed: str | int) -> GraspTable:
-    """``table`` after the descent (seeded by ``seed``), each grasp with its own pre-grasp and squeeze."""
-    refined = post_optimize(hand, objects, table, replace(stages.postopt, seed=stable_seed(stages.postopt.seed, *seed)))
-    return with_triples(refined.table, hand, objects, stages.press)
+                   *seed: str | int) -> PostOptResult:
+    """``table`` post-optimized as the postopt stage does (seeded by ``seed``)."""
+    return post_optimize(hand, objects, table, replace(stages.postopt, seed=stable_seed(stages.postopt.seed, *seed)),
+                         stages.press)
 
 
 def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]],
                     config: EngineConfig, stages: StageConfigs, objects_dir: Path) -> dict[str, float]:
     """Pure samples of ``checkpoint`` on ``groups``, post-optimized and simulated: the success of all of
-    them and of the ``heldout_keep`` of lowest E_post per object and scale. Seeds do not depend on the
+    them and of the ``heldout_keep`` of lowest post-optimization energy per object and scale. Seeds do not depend on the
     round, so every round is measured on the same draws."""
     sample = SampleConfig(mode="pure", n_per_object=config.heldout_per_object, temperature=stages.synth_temperature,
                           batch_size=config.batch_size, seed=stable_seed(config.seed, "engine", "heldout"))
     raw = GraspModel.load(checkpoint, objects.device).synthesize(objects, groups, sample).table
     refined = post_optimized(hand, objects, raw, stages, "engine", "heldout")
-    run = simulate(refined, objects_dir, stages.sim, desc="engine: held-out")  # rows and energies as in refined
-    kept = keep_lowest_energy(run.table, stages.postopt.weights, config.heldout_keep)
+    run = simulate(refined.table, objects_dir, stages.sim, desc="engine: held-out")  # rows as in refined
+    kept = keep_lowest_energy(run.table, refined.energy, config.heldout_keep)
     return {"heldout_success": float(run.table.sim.success.mean()),
             "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(run.table)}
 
@@ -161,8 +157,8 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
                           seed=stable_seed(config.seed, "engine", r))
     candidates = model.expand(data, sample).table
     refined = post_optimized(hand, objects, candidates, stages, "engine", r)
-    write_grasps(round_dir / "candidates.parquet", refined)
-    selected = keep_lowest_fraction(refined, stages.postopt.weights, config.keep_fraction)
+    write_grasps(round_dir / "candidates.parquet", refined.table)
+    selected = keep_lowest_fraction(refined.table, refined.energy, config.keep_fraction)
     run = simulate(selected, inputs.objects_dir, stages.sim, desc=f"engine: round {r}")
     write_grasps(round_dir / "simulated.parquet", run.table)
     passed = run.table.select(run.table.sim.success)
@@ -175,7 +171,7 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
                           round_dir / "train.parquet", inputs.objects_dir, round_dir, round_dir / "live",
                           init=checkpoint if warm else None)
     figures = {
-        "candidates": len(refined), "simulated": len(run.table), "passed": len(passed),
+        "candidates": len(refined.table), "simulated": len(run.table), "passed": len(passed),
         "pass_rate": float(run.table.sim.success.mean()) if len(run.table) else 0.0,
         "training_set_size": len(split_rows(merged, split_of, "train")), "val_total": trained["val_total"],
         "expand_filter_seconds": expand_seconds, "train_seconds": time.perf_counter() - start - expand_seconds,
@@ -206,7 +202,7 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
                           seed=stable_seed(config.seed, "engine", "adapt", r))
     samples = model.synthesize(objects, groups, sample, other_objects_only=True)
     refined = post_optimized(hand, objects, samples.table, stages, "engine", "adapt", r)
-    run = simulate(refined, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
+    run = simulate(refined.table, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
     write_grasps(round_dir / "adapt.parquet", run.table)
     passed = torch.as_tensor(run.table.sim.success, device=objects.device)
     figures = {"adapt_transfers": len(run.table), "adapt_pairs": int(passed.sum())}
@@ -214,7 +210,7 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
         return figures
     transfers, bank = samples.transfers, model.bank.to(objects.device)
     pairs = DecoderRows(bank.mu[transfers.source[passed]], transfers.condition[passed],
-                        encode_pose(refined.poses(device=objects.device).index(passed), transfers.anchor_point[passed]))
+                        encode_pose(refined.table.poses(device=objects.device).index(passed), transfers.anchor_point[passed]))
     own = DecoderRows(bank.mu, bank.condition, data.pose)
     adapted = adapt_decoder(model.network, own, pairs, config.adapt, stages.train.loss)
     replace(model, network=adapted).save(checkpoint)

@@ -131,10 +131,10 @@ def grasp_mesh(request: MeshGraspRequest, work_dir: Path) -> MeshGrasps:
     table = samples.table
     if request.postopt:
         config = replace(settings.postopt, device=str(device), seed=request.seed)
-        table = keep_lowest_energy(post_optimize(hand, objects, table, config).table, config.weights, request.n)
+        result = post_optimize(hand, objects, table, config, settings.press)
+        table = keep_lowest_energy(result.table, result.energy, request.n)
     else:
-        table = with_energies(table, hand, objects, device)
-    table = with_triples(table, hand, objects, settings.press)
+        table = with_triples(with_energies(table, hand, objects, device), hand, objects, settings.press)
     table, passed = table.sorted(), {}
     if request.simulate:
         run = simulate(table, work_dir, replace(settings.sim, tests=TESTS), desc="simulating")

@@ -11,7 +11,7 @@ from dexlite_core.sim.runner import SimConfig
 
 #: The postopt keys of the descent that other stages (engine, refine) run on their own candidates:
 #: not keep_per_object, which only the postopt stage uses.
-DESCENT_KEYS = ("anneal", "weights", "couple_joints", "batch_size", "seed", "device")
+DESCENT_KEYS = ("method", "staged", "anneal", "weights", "couple_joints", "batch_size", "seed", "device")
 
 
 def descent_config(params: Mapping) -> PostOptConfig:

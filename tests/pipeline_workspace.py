@@ -17,7 +17,7 @@ TINY = {
                 "val_fraction": 0.0, "test_fraction": 0.34, "scales": [0.07]},
     "stability": {"settle_seconds": 0.3, "test_seconds": 0.5, "n_orientations": 1},
     # Generous thresholds: the tiny run checks the plumbing, not grasp quality.
-    "curate": {"staged": {"n_per_object": 16, "qp_steps": 40, "pregrasp_steps": 15, "grasp_steps": 15,
+    "curate": {"staged": {"n_per_object": 16, "schedule": {"qp_steps": 40, "pregrasp_steps": 15, "grasp_steps": 15},
                           "thresholds": {"qp": 0.05, "contact_distance": 0.01}},
                "optimize": {"n_per_object": 16, "batch_size": 64, "anneal": {
                    "steps": 120, "thresholds": {"fc": 3.0, "dis": 0.03, "pen": 0.03, "spen": 0.02, "joints": 0.05}}}},
@@ -33,7 +33,7 @@ TINY = {
                "retrain_steps": 6, "adapt": {"transfers_per_object": 2, "steps": 3, "batch_size": 8}},
     "refine": {"transfers_per_object": 2, "steps": 3, "batch_size": 8, "hidden": 16, "passes": 2, "check_split": "test"},
     "synth": {"n_per_object": 4},
-    "postopt": {"anneal": {"steps": 10}, "keep_per_object": 2},
+    "postopt": {"staged": {"qp_steps": 10, "pregrasp_steps": 5, "grasp_steps": 5}, "keep_per_object": 2},
     # dgb_max 3: the DexGraspBench-like test (sim.dgb, DexGraspBench's own values) on 3 grasps per set.
     "evaluate": {"dataset_max": 8, "recon_max": 6, "train_raw_per_object": 4, "dgb_max": 3},
     "report": {"thumbs_per_object": 1},

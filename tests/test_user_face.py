@@ -56,11 +56,11 @@ def test_grasp_runs_with_the_settings_stored_in_the_checkpoint(pipeline):
     params = yaml.safe_load((pipeline / "params.yaml").read_text())
     stored = GraspModel.load(pipeline / "data/refine/model.pt").configs
     settings = GraspSettings.of(stored)
-    assert settings.postopt.anneal.steps == params["postopt"]["anneal"]["steps"] == 10  # not the default 150
+    assert settings.postopt.staged.qp_steps == params["postopt"]["staged"]["qp_steps"] == 10  # not the default
     assert settings.sim.grasp.lift_ratio == params["sim"]["grasp"]["lift_ratio"] == 0.01
     assert settings.sample.n_per_object == params["synth"]["n_per_object"]
-    replaced = GraspSettings.of({**stored, "postopt": {"anneal": {"steps": 3}}})
-    assert replaced.postopt.anneal.steps == 3 and replaced.sim == settings.sim
+    replaced = GraspSettings.of({**stored, "postopt": {"staged": {"qp_steps": 3}}})
+    assert replaced.postopt.staged.qp_steps == 3 and replaced.sim == settings.sim
     assert stored["train"]["network"] == params["train"]["network"]  # what the model was trained with
 
 

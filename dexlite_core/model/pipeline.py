@@ -102,8 +102,8 @@ def refine_stage(config: RefinerConfig, sample: SampleConfig, postopt: PostOptCo
     transfers = model.synthesize(objects, train_groups, SampleConfig(n_per_object=config.transfers_per_object,
                                                                      seed=stable_seed(config.seed, "refine")),
                                  other_objects_only=True).table
-    refined = post_optimize(hand, objects, transfers, replace(postopt, seed=stable_seed(postopt.seed, "refine"))).table
-    refined = with_triples(refined, hand, objects, press)
+    refined = post_optimize(hand, objects, transfers, replace(postopt, seed=stable_seed(postopt.seed, "refine")),
+                            press).table
     run = simulate(refined, objects_dir, sim, desc="refine: pairs")
     write_grasps(out_dir / "pairs.parquet", run.table)
     passed = run.table.sim.success

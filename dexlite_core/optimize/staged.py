@@ -89,12 +89,9 @@ class StagedThresholds:
 
 
 @dataclass(frozen=True)
-class StagedConfig:
-    n_per_object: int = 64  #: attempts per object and scale
-    batch_size: int = 2048  #: rows optimised together (whole object-scale groups)
-    couple_joints: bool = True  #: J0 tied to J1, as the real hand's tendons are
-    seed: int = 0
-    device: str = "auto"
+class StagedSchedule:
+    """The staged descent (module docstring), shared by seeding and post-optimization."""
+
     contacts: str = "fingertips"  #: one of CONTACT_MODES
     n_contacts: int = 5  #: links used by contacts="nearest"
     standoff: float = 0.01  #: m, contacts off the surface in stage 1 and at the pre-grasp (BODex)
@@ -102,22 +99,16 @@ class StagedConfig:
     pregrasp_steps: int = 40
     grasp_steps: int = 40
     solve_every: int = 5  #: steps between QP solves (BODex: 5)
-    prune_qp: float = 0.02  #: attempts whose QP residual after stage 1 is above this skip stages 2-3
-    #: (inf: none); at 0.02 a third skip them and no accepted grasp is lost (bench/README.md)
     warm_iterations: int = 15  #: ADMM iterations of a warm-started solve (bench_grasp_qp: median 1-3 suffice)
     step_size: float = 0.005  #: first RMS-normalised step of each stage (pose units: m / rot6d / rad)
     step_size_end: float = 0.0005  #: last step of each stage, geometric decay in between
     rms_decay: float = 0.1  #: weight of the newest squared gradient (the shipped anneal's)
     squeeze: str = "bodex"  #: one of SQUEEZE_MODES
-    init: InitConfig = field(default_factory=InitConfig)
     qp: QpConfig = field(default_factory=QpConfig)
     weights: StagedWeights = field(default_factory=StagedWeights)
-    thresholds: StagedThresholds = field(default_factory=StagedThresholds)
     press: PressConfig = field(default_factory=PressConfig)  #: squeeze="pressed"
 
     def __post_init__(self) -> None:
-        if self.n_per_object < 1 or self.batch_size < self.n_per_object:
-            raise ValueError(f"need 1 <= n_per_object <= batch_size, got {self.n_per_object}, {self.batch_size}")
         if self.contacts not in CONTACT_MODES or self.squeeze not in SQUEEZE_MODES:
             raise ValueError(f"contacts must be one of {CONTACT_MODES} and squeeze one of {SQUEEZE_MODES}, "
                              f"got {self.contacts!r}, {self.squeeze!r}")
@@ -125,12 +116,32 @@ class StagedConfig:
             raise ValueError(f"n_contacts must lie in [2, 14] (the contact links), got {self.n_contacts}")
         if min(self.qp_steps, self.pregrasp_steps, self.grasp_steps, self.solve_every, self.warm_iterations) < 1:
             raise ValueError("stage steps, solve_every and warm_iterations must be >= 1")
-        if not self.prune_qp > 0:
-            raise ValueError(f"prune_qp must be > 0 (inf: no pruning), got {self.prune_qp}")
         if not 0 < self.standoff < 0.05:
             raise ValueError(f"standoff must lie in (0, 0.05) m, got {self.standoff}")
         if not 0 < self.step_size_end <= self.step_size < 1 or not 0 < self.rms_decay <= 1:
             raise ValueError("need 0 < step_size_end <= step_size < 1 and 0 < rms_decay <= 1")
+
+
+@dataclass(frozen=True)
+class StagedConfig:
+    """The seed optimizer: attempts from hull starts through the schedule, accepted by thresholds."""
+
+    n_per_object: int = 64  #: attempts per object and scale
+    batch_size: int = 2048  #: rows optimised together (whole object-scale groups)
+    couple_joints: bool = True  #: J0 tied to J1, as the real hand's tendons are
+    seed: int = 0
+    device: str = "auto"
+    prune_qp: float = 0.02  #: attempts whose QP residual after stage 1 is above this skip stages 2-3
+    #: (inf: none); at 0.02 a third skip them and no accepted grasp is lost (bench/README.md)
+    schedule: StagedSchedule = field(default_factory=StagedSchedule)
+    init: InitConfig = field(default_factory=InitConfig)
+    thresholds: StagedThresholds = field(default_factory=StagedThresholds)
+
+    def __post_init__(self) -> None:
+        if self.n_per_object < 1 or self.batch_size < self.n_per_object:
+            raise ValueError(f"need 1 <= n_per_object <= batch_size, got {self.n_per_object}, {self.batch_size}")
+        if not self.prune_qp > 0:
+            raise ValueError(f"prune_qp must be > 0 (inf: no pruning), got {self.prune_qp}")
 
 
 @dataclass(frozen=True)
@@ -148,7 +159,7 @@ class _Batch:
     problem: GraspProblem  #: pose coupling, hand, objects, obj, scale
     center: Tensor  #: (B, 3) bounding-box centres (the QP's torque origin)
     half_diagonal: Tensor  #: (B,) half bounding-box diagonals (its torque normaliser)
-    config: StagedConfig
+    schedule: StagedSchedule
 
 
 def _bounding_boxes(objects: ObjectSet, obj: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
@@ -161,9 +172,9 @@ def _contact_index(batch: _Batch, pose: HandPose) -> Tensor:
     """(B, K) contact candidates: each chosen link's candidate nearest the surface."""
     p = batch.problem
     index, signed = link_contacts(p.hand, p.objects, pose, p.obj, p.scale)
-    if batch.config.contacts == "fingertips":
+    if batch.schedule.contacts == "fingertips":
         return index[:, [p.hand.link_index(name) for name in FINGERTIP_LINKS]]
-    return index.gather(1, signed.abs().topk(batch.config.n_contacts, dim=1, largest=False).indices)
+    return index.gather(1, signed.abs().topk(batch.schedule.n_contacts, dim=1, largest=False).indices)
 
 
 def _contact_geometry(batch: _Batch, frames: LinkFrames, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -183,12 +194,12 @@ def _hand_terms(batch: _Batch, pose: HandPose, frames: LinkFrames) -> tuple[Tens
 
 
 def _hand_energy(batch: _Batch, pose: HandPose, frames: LinkFrames) -> Tensor:
-    w = batch.config.weights
+    w = batch.schedule.weights
     pen, spen, joints = _hand_terms(batch, pose, frames)
     return w.pen * pen + w.spen * spen + w.joints * joints
 
 
-def _descend(vector: Tensor, energy: Callable[[Tensor, int], Tensor], steps: int, config: StagedConfig,
+def _descend(vector: Tensor, energy: Callable[[Tensor, int], Tensor], steps: int, config: StagedSchedule,
              joints_only: bool = False) -> Tensor:
     """``steps`` RMSProp-normalised descent steps on pose vectors (B, 31), every step taken."""
     vector = vector.detach().clone()
@@ -213,7 +224,7 @@ class _QpStage:
         self.batch, self.index, self.state = batch, None, None
 
     def __call__(self, vector: Tensor, k: int) -> Tensor:
-        b, c = self.batch, self.batch.config
+        b, c = self.batch, self.batch.schedule
         pose = b.problem.pose(vector)
         solve = k % c.solve_every == 0
         if solve:
@@ -233,14 +244,15 @@ def _target_energy(batch: _Batch, index: Tensor, targets: Tensor) -> Callable[[T
         pose = batch.problem.pose(vector)
         frames = batch.problem.hand.link_frames(pose)
         x, _ = batch.problem.hand.contact_points(frames, index)
-        return batch.config.weights.target * (x - targets).norm(dim=-1).sum(-1) + _hand_energy(batch, pose, frames)
+        return batch.schedule.weights.target * (x - targets).norm(dim=-1).sum(-1) + _hand_energy(batch, pose, frames)
     return energy
 
 
 @torch.no_grad()
-def _accepted(batch: _Batch, index: Tensor, pre: Tensor, grasp: Tensor) -> tuple[Tensor, Tensor]:
+def _accepted(batch: _Batch, index: Tensor, pre: Tensor, grasp: Tensor, t: StagedThresholds
+              ) -> tuple[Tensor, Tensor]:
     """(B,) bool acceptance (module docstring) and the grasps' QP residuals (B,)."""
-    c, t = batch.config, batch.config.thresholds
+    c = batch.schedule
     ok = torch.ones(len(grasp), dtype=torch.bool, device=grasp.device)
     for vector, at_grasp in ((pre, False), (grasp, True)):
         pose = batch.problem.pose(vector)
@@ -257,10 +269,10 @@ def _accepted(batch: _Batch, index: Tensor, pre: Tensor, grasp: Tensor) -> tuple
 
 
 def _triples(batch: _Batch, pre: Tensor, grasp: Tensor) -> tuple[Tensor, Tensor]:
-    """Pre-grasp and squeeze joints (B, 22) of grasps ``grasp`` staged from ``pre`` (config.squeeze)."""
+    """Pre-grasp and squeeze joints (B, 22) of grasps ``grasp`` staged from ``pre`` (schedule.squeeze)."""
     p, joints = batch.problem, grasp[:, JOINT_SLICE]
-    if batch.config.squeeze == "pressed":
-        return pressed_triple(p.hand, p.objects, HandPose.from_vector(grasp), p.obj, p.scale, batch.config.press)
+    if batch.schedule.squeeze == "pressed":
+        return pressed_triple(p.hand, p.objects, HandPose.from_vector(grasp), p.obj, p.scale, batch.schedule.press)
     lower, upper = (torch.as_tensor(v, device=grasp.device) for v in (JOINT_LOWER, JOINT_UPPER))
     return pre[:, JOINT_SLICE], torch.clamp(2 * joints - pre[:, JOINT_SLICE], lower, upper)
 
@@ -271,14 +283,14 @@ def _start(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]],
     _, obj, scale, pose = batch_starts(objects, groups, config.n_per_object, config.seed, config.init,
                                        config.couple_joints, device)
     problem = GraspProblem(hand, objects, obj, scale, couple=config.couple_joints)
-    return _Batch(problem, *_bounding_boxes(objects, obj, scale), config), pose
+    return _Batch(problem, *_bounding_boxes(objects, obj, scale), config.schedule), pose
 
 
 def _schedule(batch: _Batch, vector: Tensor, prune_qp: float, clock: Callable[[str], None]
               ) -> tuple[Tensor, _Batch, Tensor, Tensor, Tensor]:
     """Stages 1-3 from pose vectors ``vector`` (B, 31): the rows that went past stage 1 (QP residual
     at most ``prune_qp``), their batch, frozen contacts (b, K), pre-grasp and grasp vectors (b, 31)."""
-    config, hand = batch.config, batch.problem.hand
+    config, hand = batch.schedule, batch.problem.hand
     vector = finalize(batch.problem, _descend(vector, _QpStage(batch), config.qp_steps, config))
     with torch.no_grad():
         pose = batch.problem.pose(vector)
@@ -310,7 +322,7 @@ def _run_batch(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, floa
     batch, vector = _start(hand, objects, groups, config, device)
     lap("init")
     attempt, batch, index, pre, grasp = _schedule(batch, vector, config.prune_qp, lap)
-    keep, _ = _accepted(batch, index, pre, grasp)
+    keep, _ = _accepted(batch, index, pre, grasp, config.thresholds)
     accepted, attempt = _select(batch, keep.nonzero().squeeze(1)), attempt[keep].cpu().numpy()
     pre_joints, squeeze = _triples(accepted, pre[keep], grasp[keep])
     n = config.n_per_object
@@ -351,25 +363,25 @@ def staged_seed_grasps(hand: HandModel, objects: ObjectSet, groups: list[tuple[s
 @torch.no_grad()
 def _grasp_energy(batch: _Batch, index: Tensor, grasp: Tensor) -> Tensor:
     """(B,) stage 1's energy at the grasp with the contacts on the surface (stand-off 0, a cold QP solve)."""
-    c, pose = batch.config, batch.problem.pose(grasp)
+    c, pose = batch.schedule, batch.problem.pose(grasp)
     frames = batch.problem.hand.link_frames(pose)
     x, d, n = _contact_geometry(batch, frames, index)
     qp, _ = qp_energy(x - d.unsqueeze(-1) * n, -n, batch.center, batch.half_diagonal, c.qp)
     return c.weights.qp * qp + c.weights.dis * d.abs().sum(-1) + _hand_energy(batch, pose, frames)
 
 
-def staged_refine(hand: HandModel, objects: ObjectSet, table: GraspTable, config: StagedConfig
-                  ) -> tuple[GraspTable, np.ndarray]:
+def staged_refine(hand: HandModel, objects: ObjectSet, table: GraspTable, schedule: StagedSchedule,
+                  couple_joints: bool = True, batch_size: int = 2048) -> tuple[GraspTable, np.ndarray]:
     """Every grasp of ``table`` run through stages 1-3 from its own pose (rows and ids kept, nothing
     pruned or rejected), with its own pre-grasp and squeeze, and its energy at the grasp (N,)
-    (:func:`_grasp_energy`: lower holds better). Deterministic: no random draws."""
-    device = resolve_device(config.device)
+    (:func:`_grasp_energy`: lower holds better), on ``objects``' device. No random draws."""
+    device = objects.device
     tables, energies = [], []
-    for start in range(0, len(table), config.batch_size):
-        part = table.select(np.arange(start, min(start + config.batch_size, len(table))))
+    for start in range(0, len(table), batch_size):
+        part = table.select(np.arange(start, min(start + batch_size, len(table))))
         obj, scale = objects.index_of(list(part.object_code)), torch.as_tensor(part.scale, device=device)
-        problem = GraspProblem(hand, objects, obj, scale, couple=config.couple_joints)
-        batch = _Batch(problem, *_bounding_boxes(objects, obj, scale), config)
+        problem = GraspProblem(hand, objects, obj, scale, couple=couple_joints)
+        batch = _Batch(problem, *_bounding_boxes(objects, obj, scale), schedule)
         _, batch, index, pre, grasp = _schedule(batch, part.poses(device=device).to_vector(), math.inf,
                                                 lambda _: None)
         pre_joints, squeeze = _triples(batch, pre, grasp)

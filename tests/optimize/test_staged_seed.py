@@ -9,10 +9,11 @@ from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER, HandPose
 from dexlite_core.energy import link_contacts
 from dexlite_core.hand.model import FINGERTIP_LINKS, HandModel
 from dexlite_core.objects.store import load_object_set
-from dexlite_core.optimize.staged import StagedConfig, StagedThresholds, staged_refine, staged_seed_grasps
+from dexlite_core.optimize.staged import StagedConfig, StagedSchedule, StagedThresholds, staged_refine, staged_seed_grasps
 
 GROUPS = [("proc-box-brick", 0.07), ("pyb-duck", 0.09)]
-TINY = StagedConfig(n_per_object=24, device="cpu", qp_steps=60, pregrasp_steps=20, grasp_steps=20,
+TINY = StagedConfig(n_per_object=24, device="cpu",
+                    schedule=StagedSchedule(qp_steps=60, pregrasp_steps=20, grasp_steps=20),
                     thresholds=StagedThresholds(qp=0.05, contact_distance=0.005, pen=0.003, spen=0.003))
 
 
@@ -61,7 +62,7 @@ def test_same_seed_same_table(hand, objects, result):
 
 
 def test_pressed_squeeze_replaces_the_triple(hand, objects, result):
-    pressed = staged_seed_grasps(hand, objects, GROUPS, replace(TINY, squeeze="pressed")).accepted
+    pressed = staged_seed_grasps(hand, objects, GROUPS, replace(TINY, schedule=replace(TINY.schedule, squeeze="pressed"))).accepted
     assert np.array_equal(pressed.joints, result.accepted.joints)
     assert not np.array_equal(pressed.squeeze, result.accepted.squeeze)
 
@@ -75,12 +76,17 @@ def test_pruning_after_the_qp_stage_leaves_the_other_grasps_as_they_are(hand, ob
     assert np.array_equal(unpruned.joints[rows], result.accepted.joints)
 
 
-@pytest.mark.parametrize("bad", [dict(contacts="palm"), dict(squeeze="fixed"), dict(n_per_object=0),
-                                 dict(standoff=0.0), dict(solve_every=0), dict(prune_qp=0.0),
-                                 dict(contacts="nearest", n_contacts=1)])
+@pytest.mark.parametrize("bad", [dict(n_per_object=0), dict(prune_qp=0.0), dict(n_per_object=64, batch_size=32)])
 def test_config_is_validated(bad):
     with pytest.raises(ValueError):
         StagedConfig(**bad)
+
+
+@pytest.mark.parametrize("bad", [dict(contacts="palm"), dict(squeeze="fixed"), dict(standoff=0.0),
+                                 dict(solve_every=0), dict(contacts="nearest", n_contacts=1)])
+def test_schedule_is_validated(bad):
+    with pytest.raises(ValueError):
+        StagedSchedule(**bad)
 
 
 @pytest.mark.cuda
@@ -96,11 +102,11 @@ def test_refine_closes_opened_grasps_keeping_rows_with_their_own_triples(hand, o
     table = result.accepted
     opened = replace(table.with_triple(None, None),
                      joints=np.clip(table.joints - 0.3, JOINT_LOWER, JOINT_UPPER).astype(np.float32))
-    refined, energy = staged_refine(hand, objects, opened, TINY)
+    refined, energy = staged_refine(hand, objects, opened, TINY.schedule)
     assert list(refined.grasp_id) == list(table.grasp_id) and set(refined.source) == {"postopt"}
     assert np.isfinite(energy).all() and len(energy) == len(table)
     assert np.isfinite(refined.pregrasp).all() and np.isfinite(refined.squeeze).all()
     start = surface_distance(hand, objects, opened, opened.joints)
     assert np.median(surface_distance(hand, objects, refined, refined.joints)) < 0.5 * np.median(start)
-    again, energy_again = staged_refine(hand, objects, opened, TINY)
+    again, energy_again = staged_refine(hand, objects, opened, TINY.schedule)
     assert np.array_equal(again.joints, refined.joints) and np.array_equal(energy, energy_again)
