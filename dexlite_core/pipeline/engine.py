@@ -1,4 +1,4 @@
-"""Dex1B's data engine, the ``engine`` stage: rounds of expand -> post-optimize -> filter -> merge -> retrain.
+"""The ``engine`` stage, Dex1B's data engine: rounds of expand -> post-optimize -> filter -> merge -> retrain.
 
 Each round r (1..``rounds``) starts from the previous round's model and training table (round 0:
 the train stage's model and the filter stage's grasps):
@@ -49,12 +49,13 @@ from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, split_rows
 from dexlite_core.model.encoding import encode_pose
 from dexlite_core.model.grasp_model import GraspModel
-from dexlite_core.model.pipeline import train_stage, train_val_rows
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.model.train import AdaptConfig, DecoderRows, TrainConfig, adapt_decoder
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy, post_optimize
+from dexlite_core.pipeline import train as train_stage
+from dexlite_core.pipeline.train import TrainInputs, train_val_rows
 from dexlite_core.seeding import stable_seed
 from dexlite_core.sim.runner import SimConfig, simulate
 from dexlite_core.sim.stability import stable_groups
@@ -108,6 +109,12 @@ class StageConfigs:
     synth_temperature: float = 0.0  #: held-out pure samples: the synthesize stage's temperature
 
 
+@dataclass(frozen=True)
+class EngineSettings:
+    engine: EngineConfig
+    stages: StageConfigs
+
+
 def keep_lowest_fraction(table: GraspTable, weights: EnergyWeights, fraction: float) -> GraspTable:
     """The ``ceil(fraction * n)`` grasps of lowest weighted energy of each (object, scale) of n grasps."""
     if fraction >= 1:
@@ -142,10 +149,10 @@ def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, group
                           batch_size=config.batch_size, seed=stable_seed(config.seed, "engine", "heldout"))
     raw = GraspModel.load(checkpoint, objects.device).synthesize(objects, groups, sample).table
     refined = post_optimized(hand, objects, raw, stages, "engine", "heldout")
-    run = simulate(refined, objects_dir, stages.sim, desc="engine: held-out")  # rows and energies as in refined
-    kept = keep_lowest_energy(run.table, stages.postopt.weights, config.heldout_keep)
-    return {"heldout_success": float(run.table.sim.success.mean()),
-            "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(run.table)}
+    simulated = simulate(refined, objects_dir, stages.sim, desc="engine: held-out")  # rows and energies as in refined
+    kept = keep_lowest_energy(simulated.table, stages.postopt.weights, config.heldout_keep)
+    return {"heldout_success": float(simulated.table.sim.success.mean()),
+            "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(simulated.table)}
 
 
 def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, str], hand: HandModel,
@@ -163,20 +170,20 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
     refined = post_optimized(hand, objects, candidates, stages, "engine", r)
     write_grasps(round_dir / "candidates.parquet", refined)
     selected = keep_lowest_fraction(refined, stages.postopt.weights, config.keep_fraction)
-    run = simulate(selected, inputs.objects_dir, stages.sim, desc=f"engine: round {r}")
-    write_grasps(round_dir / "simulated.parquet", run.table)
-    passed = run.table.select(run.table.sim.success)
+    simulated = simulate(selected, inputs.objects_dir, stages.sim, desc=f"engine: round {r}")
+    write_grasps(round_dir / "simulated.parquet", simulated.table)
+    passed = simulated.table.select(simulated.table.sim.success)
     write_grasps(round_dir / "passed.parquet", passed)
     merged = merge(table, passed) if len(passed) else table
     write_grasps(round_dir / "train.parquet", merged)
     expand_seconds = time.perf_counter() - start
     warm = config.retrain_steps > 0
-    trained = train_stage(replace(stages.train, steps=config.retrain_steps) if warm else stages.train,
-                          round_dir / "train.parquet", inputs.objects_dir, round_dir, round_dir / "live",
-                          init=checkpoint if warm else None)
+    trained = train_stage.run(replace(stages.train, steps=config.retrain_steps) if warm else stages.train,
+                              TrainInputs(round_dir / "train.parquet", inputs.objects_dir,
+                                          init=checkpoint if warm else None), round_dir, round_dir / "live")
     figures = {
-        "candidates": len(refined), "simulated": len(run.table), "passed": len(passed),
-        "pass_rate": float(run.table.sim.success.mean()) if len(run.table) else 0.0,
+        "candidates": len(refined), "simulated": len(simulated.table), "passed": len(passed),
+        "pass_rate": float(simulated.table.sim.success.mean()) if len(simulated.table) else 0.0,
         "training_set_size": len(split_rows(merged, split_of, "train")), "val_total": trained["val_total"],
         "expand_filter_seconds": expand_seconds, "train_seconds": time.perf_counter() - start - expand_seconds,
     }
@@ -206,10 +213,10 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
                           seed=stable_seed(config.seed, "engine", "adapt", r))
     samples = model.synthesize(objects, groups, sample, other_objects_only=True)
     refined = post_optimized(hand, objects, samples.table, stages, "engine", "adapt", r)
-    run = simulate(refined, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
-    write_grasps(round_dir / "adapt.parquet", run.table)
-    passed = torch.as_tensor(run.table.sim.success, device=objects.device)
-    figures = {"adapt_transfers": len(run.table), "adapt_pairs": int(passed.sum())}
+    simulated = simulate(refined, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
+    write_grasps(round_dir / "adapt.parquet", simulated.table)
+    passed = torch.as_tensor(simulated.table.sim.success, device=objects.device)
+    figures = {"adapt_transfers": len(simulated.table), "adapt_pairs": int(passed.sum())}
     if figures["adapt_pairs"] == 0:
         return figures
     transfers, bank = samples.transfers, model.bank.to(objects.device)
@@ -221,9 +228,10 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
     return figures
 
 
-def engine_stage(config: EngineConfig, stages: StageConfigs, inputs: EngineInputs, out_dir: Path) -> dict:
-    """Run ``config.rounds`` rounds (module docstring); returns the metrics: ``rounds`` and, per round,
+def run(settings: EngineSettings, inputs: EngineInputs, out_dir: Path) -> dict:
+    """Run ``settings.engine.rounds`` rounds (module docstring); returns the metrics: ``rounds`` and, per round,
     ``round_<r>`` figures (round 0: the input model's training-set size and held-out success)."""
+    config, stages = settings.engine, settings.stages
     out_dir = Path(out_dir)
     if config.rounds == 0:
         write_bytes(out_dir / "model.pt", Path(inputs.checkpoint).read_bytes())
