@@ -1,5 +1,5 @@
-"""The ``train`` stage: the CVAE trained on the filtered grasps of the training objects, validated on the
-validation objects' (data from the filtered table and the object split, training, metrics)."""
+"""The ``train`` stage: the CVAE trained on the filtered grasps of the training objects and validated on
+the validation objects' grasps (the engine's rounds retrain through it too)."""
 from __future__ import annotations
 
 import os
