@@ -20,11 +20,11 @@ from pathlib import Path
 from common import REPO, devices, write_results
 
 from dexlite_core.hand.model import HandModel
-from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.anneal import AnnealConfig
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
 from dexlite_core.params import build, load_section
+from dexlite_core.pipeline.objects import DatasetSource, ObjectsConfig, run as build_objects
 
 
 SHIPPED_REPEATS = 3

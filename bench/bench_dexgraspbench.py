@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 from common import REPO, shape_masks, write_results
 
-from dexlite_core.data.dexgraspbench import export_dexgraspbench, grasp_path
 from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
 from dexlite_core.data.grasps import GraspTable, read_grasps
-from dexlite_core.params import build, load_params
 from dexlite_core.parallel import ParallelConfig
+from dexlite_core.params import build, load_params
+from dexlite_core.sim.dexgraspbench import export_dexgraspbench, grasp_path
 from dexlite_core.sim.runner import SimConfig, simulate
 
 SAMPLE = REPO.parent / "shared" / "dexgraspnet-sample"
@@ -95,7 +95,7 @@ def jitter(table: GraspTable, distance: float, seed: int) -> GraspTable:
 def sets(n: dict[str, int], seed: int, ours: dict[str, tuple[Path, Path]],
          work: Path) -> dict[str, tuple[GraspTable, Path, bool]]:
     """name -> (seeded subset of at most n[name] grasps, its object store, coupled hand?)."""
-    from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
+    from dexlite_core.pipeline.objects import DatasetSource, ObjectsConfig, run as build_objects
 
     out = {}
     if (SAMPLE / "dataset").is_dir():

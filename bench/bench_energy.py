@@ -20,8 +20,8 @@ import numpy as np
 from dexlite_core.conventions import CANONICAL_JOINTS, HandPose, qpos_to_pose, random_rotations
 from dexlite_core.energy import grasp_energy
 from dexlite_core.hand.model import HandModel
-from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.objects.store import load_object_set
+from dexlite_core.pipeline.objects import DatasetSource, ObjectsConfig, run as build_objects
 
 BATCHES = (256, 1024, 4096)
 OBJECTS = ("proc-box-brick", "proc-cyl-can", "pyb-duck")

@@ -15,7 +15,7 @@ import torch
 from common import REPO, write_results
 
 from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER, matrix_to_quat, random_rotations
-from dexlite_core.data.dexgraspbench import link_residuals, menagerie_kinematics, to_menagerie
+from dexlite_core.sim.dexgraspbench import link_residuals, menagerie_kinematics, to_menagerie
 
 N = 500
 

@@ -16,8 +16,8 @@ from common import REPO, write_results
 
 from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
 from dexlite_core.data.grasps import GraspTable, read_grasps
-from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.parallel import ParallelConfig
+from dexlite_core.pipeline.objects import DatasetSource, ObjectsConfig, run as build_objects
 from dexlite_core.sim.grasp import GraspTestConfig
 from dexlite_core.sim.runner import SimConfig, simulate
 

@@ -32,10 +32,10 @@ from common import REPO, shape_masks, write_results
 from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
 from dexlite_core.data.grasps import GraspTable, write_grasps
 from dexlite_core.hand.model import HandModel
-from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.objects.store import load_object_set, read_objects, read_pieces
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
 from dexlite_core.params import build, load_params
+from dexlite_core.pipeline.objects import DatasetSource, ObjectsConfig, run as build_objects
 from dexlite_core.sim.grasp import GraspSimulator
 from dexlite_core.sim.runner import SimConfig, simulate
 from dexlite_core.sim.validity import validity_rates

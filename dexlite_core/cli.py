@@ -50,7 +50,7 @@ def _grasp(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="dexlite-") as work:
         result = grasp_mesh(request, Path(work))
         if args.format == "dexgraspbench":  # needs the object's pieces, which live in `work`
-            from dexlite_core.data.dexgraspbench import export_dexgraspbench
+            from dexlite_core.sim.dexgraspbench import export_dexgraspbench
 
             export_dexgraspbench(result.table, Path(work), out)
     if args.format == "dexgraspnet":
@@ -79,9 +79,9 @@ def _show(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from dexlite_core.data.dexgraspbench import export_dexgraspbench
     from dexlite_core.data.grasps import read_grasps
     from dexlite_core.params import build
+    from dexlite_core.sim.dexgraspbench import export_dexgraspbench
     from dexlite_core.sim.dgb import DgbTestConfig
 
     params = _params_sections(_project_file(args.params, "params.yaml", "--params"))

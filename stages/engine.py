@@ -13,30 +13,29 @@ use_project_python()  # before dexlite_core is imported
 from _configs import descent_config, sim_config
 from _press import press_config
 from dexlite_core.data.files import write_json
-from dexlite_core.engine import EngineConfig, EngineInputs, StageConfigs, engine_stage
 from dexlite_core.model.train import TrainConfig
 from dexlite_core.params import build, load_params
+from dexlite_core.pipeline.engine import EngineConfig, EngineInputs, EngineSettings, StageConfigs, run
 
 
-def settings(params) -> tuple[EngineConfig, StageConfigs]:
+def settings(params) -> EngineSettings:
     train = dict(params["train"])
     train.pop("launcher", None)  # the engine retrains in this process
     stages = StageConfigs(train=build(TrainConfig, train, "train"), postopt=descent_config(params),
                           sim=sim_config(params, params["filter"]["tests"]), press=press_config(params),
                           synth_temperature=float(params["synth"]["temperature"]))
-    return build(EngineConfig, params["engine"], "engine"), stages
+    return EngineSettings(build(EngineConfig, params["engine"], "engine"), stages)
 
 
 def main(checkpoint, filtered, objects_dir, stability_dir, out_dir, metrics_path) -> None:
-    config, stages = settings(load_params())
-    metrics = engine_stage(config, stages, EngineInputs(*map(Path, (checkpoint, filtered, objects_dir, stability_dir))),
-                           Path(out_dir))
+    config = settings(load_params())
+    metrics = run(config, EngineInputs(*map(Path, (checkpoint, filtered, objects_dir, stability_dir))), Path(out_dir))
     write_json(metrics_path, metrics)
-    last = metrics.get(f"round_{config.rounds}", {})
-    if config.rounds == 0:
+    last = metrics.get(f"round_{config.engine.rounds}", {})
+    if config.engine.rounds == 0:
         print("engine: rounds 0, the train stage's model passed through")
     else:
-        print(f"engine: {config.rounds} round(s); training set {metrics['round_0']['training_set_size']} -> "
+        print(f"engine: {config.engine.rounds} round(s); training set {metrics['round_0']['training_set_size']} -> "
               f"{last['training_set_size']} grasps; held-out success {metrics['round_0']['heldout_success']:.1%} -> "
               f"{last['heldout_success']:.1%}")
 

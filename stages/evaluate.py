@@ -14,29 +14,27 @@ use_project_python()  # before dexlite_core is imported
 from _configs import sim_config
 from _press import press_config
 from dexlite_core.data.files import write_json
-from dexlite_core.evaluate import SETS, EvaluateConfig, EvaluateInputs, evaluate_stage
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.params import build, load_params
-from dexlite_core.sim.runner import SimConfig
-from dexlite_core.squeeze import PressConfig
+from dexlite_core.pipeline.evaluate import SETS, EvaluateConfig, EvaluateInputs, EvaluateSettings, run
 
 
-def settings(params) -> tuple[EvaluateConfig, SimConfig, SampleConfig, PressConfig]:
+def settings(params) -> EvaluateSettings:
     section = dict(params["evaluate"])
     sim = sim_config(params, section.pop("tests"))
     # train_raw samples as the synthesize stage does
-    return (build(EvaluateConfig, section, "evaluate"), sim, build(SampleConfig, params["synth"], "synth"),
-            press_config(params))
+    return EvaluateSettings(build(EvaluateConfig, section, "evaluate"), sim,
+                            build(SampleConfig, params["synth"], "synth"), press_config(params))
 
 
 def main(*paths: str) -> None:
-    config, sim, sample, press = settings(load_params())
+    config = settings(load_params())
     *inputs, out_dir, metrics_path = map(Path, paths)
-    metrics = evaluate_stage(config, sim, sample, press, EvaluateInputs(*inputs), out_dir)
+    metrics = run(config, EvaluateInputs(*inputs), out_dir)
     write_json(metrics_path, metrics)
     print("evaluate: lift success " + ", ".join(f"{name} {metrics[name]['lift_success']:.1%}" for name in SETS)
           + f" ({metrics['gain_lift_points']:+.1f} points from post-optimization)")
-    if config.dgb_max:
+    if config.evaluate.dgb_max:
         print("evaluate: DexGraspBench-like success " + ", ".join(
             f"{name} {metrics[name]['dgb_success']:.1%} of {metrics[name]['dgb_n']}" for name in SETS))
 

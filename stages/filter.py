@@ -12,7 +12,7 @@ use_project_python()  # before dexlite_core is imported
 from dexlite_core.data.files import write_json
 from _configs import sim_config
 from dexlite_core.params import load_params
-from dexlite_core.sim.filter import filter_grasps
+from dexlite_core.pipeline.filter import FilterInputs, run
 from dexlite_core.sim.runner import SimConfig
 
 
@@ -22,7 +22,7 @@ def settings(params) -> SimConfig:
 
 def main(curated: str, objects_dir: str, out_dir: str, metrics_path: str) -> None:
     config = settings(load_params())
-    metrics = filter_grasps(config, Path(curated), Path(objects_dir), Path(out_dir))
+    metrics = run(config, FilterInputs(Path(curated), Path(objects_dir)), Path(out_dir))
     write_json(metrics_path, metrics)
     print(f"filter: {metrics['n_passed']}/{metrics['n_tested']} grasps passed {list(config.tests)} "
           f"({metrics['pass_rate']:.1%}); failures: {metrics['fail_reasons']}")

@@ -10,8 +10,8 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from dexlite_core.data.files import write_json
-from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.params import build, load_params
+from dexlite_core.pipeline.objects import DatasetSource, ObjectsConfig, run
 
 
 def settings(params) -> tuple[ObjectsConfig, DatasetSource]:
@@ -22,7 +22,7 @@ def settings(params) -> tuple[ObjectsConfig, DatasetSource]:
 
 def main(out_dir: str, metrics_path: str) -> None:
     config, source = settings(load_params())
-    metrics = build_objects(config, source, Path(out_dir))
+    metrics = run(config, source, Path(out_dir))
     write_json(metrics_path, metrics)
     print(f"objects: {metrics['n_objects']} built ({metrics['n_train']} train / {metrics['n_val']} val / "
           f"{metrics['n_test']} test), {metrics['n_rejected']} rejected")

@@ -13,31 +13,27 @@ use_project_python()  # before dexlite_core is imported
 from _configs import descent_config, sim_config
 from _press import press_config
 from dexlite_core.data.files import write_json
-from dexlite_core.model.pipeline import refine_stage
 from dexlite_core.model.refine import RefinerConfig
 from dexlite_core.model.sample import SampleConfig
-from dexlite_core.optimize.postopt import PostOptConfig
 from dexlite_core.params import build, load_params
-from dexlite_core.sim.runner import SimConfig
-from dexlite_core.squeeze import PressConfig
+from dexlite_core.pipeline.refine import RefineInputs, RefineSettings, run
 
 
-def settings(params) -> tuple[RefinerConfig, SampleConfig, PostOptConfig, SimConfig, PressConfig]:
-    return (build(RefinerConfig, params["refine"], "refine"), build(SampleConfig, params["synth"], "synth"),
-            descent_config(params), sim_config(params, params["filter"]["tests"]), press_config(params))
+def settings(params) -> RefineSettings:
+    return RefineSettings(build(RefinerConfig, params["refine"], "refine"), build(SampleConfig, params["synth"], "synth"),
+                          descent_config(params), sim_config(params, params["filter"]["tests"]), press_config(params))
 
 
 def main(checkpoint, objects_dir, stability_dir, out_dir, metrics_path) -> None:
-    config, sample, postopt, sim, press = settings(load_params())
-    metrics = refine_stage(config, sample, postopt, sim, press, Path(checkpoint),
-                           Path(objects_dir), Path(stability_dir), Path(out_dir))
+    config = settings(load_params())
+    metrics = run(config, RefineInputs(Path(checkpoint), Path(objects_dir), Path(stability_dir)), Path(out_dir))
     write_json(metrics_path, metrics)
     if metrics["pairs"] == 0:
         print("refine: transfers_per_object 0, the engine's model passed through")
     else:
-        check = [f"{metrics[f'check_lift_passes_{p}']:.1%}" for p in range(config.passes + 1)]
-        print(f"refine: {metrics['pairs']} pairs of {metrics['transfers']} transfers; {config.check_split} lift after "
-              f"0..{config.passes} passes: {' / '.join(check)}")
+        check = [f"{metrics[f'check_lift_passes_{p}']:.1%}" for p in range(config.refiner.passes + 1)]
+        print(f"refine: {metrics['pairs']} pairs of {metrics['transfers']} transfers; {config.refiner.check_split} "
+              f"lift after 0..{config.refiner.passes} passes: {' / '.join(check)}")
 
 
 if __name__ == "__main__":

@@ -9,19 +9,17 @@ from _bootstrap import use_project_python
 
 use_project_python()  # before dexlite_core is imported
 
-from dexlite_core.params import load_params
-from dexlite_core.report.build import ReportInputs, build_report
+from dexlite_core.params import build, load_params
+from dexlite_core.pipeline.report import ReportConfig, ReportInputs, run
 
 
-def settings(params) -> int:
-    """PNG renders per held-out object."""
-    return int(params["report"]["thumbs_per_object"])
+def settings(params) -> ReportConfig:
+    return build(ReportConfig, params["report"], "report")
 
 
 def main(metrics_dir, eval_dir, train_live, objects_dir, out_html) -> None:
-    thumbs = settings(load_params())
-    build_report(ReportInputs(Path(metrics_dir), Path(eval_dir), Path(train_live), Path(objects_dir)), Path(out_html),
-                 thumbs)
+    run(settings(load_params()), ReportInputs(Path(metrics_dir), Path(eval_dir), Path(train_live), Path(objects_dir)),
+        Path(out_html))
     print(f"report: wrote {out_html} ({Path(out_html).stat().st_size / 1e6:.1f} MB, offline)")
 
 

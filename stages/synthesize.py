@@ -12,23 +12,22 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from dexlite_core.data.files import write_json
-from dexlite_core.model.pipeline import synthesize_stage
 from dexlite_core.model.sample import SampleConfig
 from _press import press_config
 from dexlite_core.params import build, load_params
-from dexlite_core.squeeze import PressConfig
+from dexlite_core.pipeline.synthesize import SynthesizeInputs, SynthesizeSettings, run
 
 
-def settings(params) -> tuple[SampleConfig, PressConfig]:
-    return build(SampleConfig, params["synth"], "synth"), press_config(params)
+def settings(params) -> SynthesizeSettings:
+    return SynthesizeSettings(build(SampleConfig, params["synth"], "synth"), press_config(params))
 
 
 def main(checkpoint, objects_dir, stability_dir, filtered, out_path, decoded_path, metrics_path) -> None:
-    config, press = settings(load_params())
-    metrics = synthesize_stage(config, press, Path(checkpoint), Path(objects_dir), Path(stability_dir), Path(filtered),
-                               Path(out_path), Path(decoded_path))
+    config = settings(load_params())
+    inputs = SynthesizeInputs(Path(checkpoint), Path(objects_dir), Path(stability_dir), Path(filtered))
+    metrics = run(config, inputs, Path(out_path), Path(decoded_path))
     write_json(metrics_path, metrics)
-    print(f"synthesize ({config.mode}): {metrics['n_grasps']} grasps on {metrics['n_objects']} objects, "
+    print(f"synthesize ({config.sample.mode}): {metrics['n_grasps']} grasps on {metrics['n_objects']} objects, "
           f"{metrics['sample_grasps_per_s']:.0f} grasps/s")
 
 

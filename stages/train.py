@@ -13,9 +13,9 @@ from _bootstrap import use_project_python
 use_project_python()  # before dexlite_core is imported
 
 from dexlite_core.data.files import write_json
-from dexlite_core.model.pipeline import train_stage
 from dexlite_core.model.train import TrainConfig
 from dexlite_core.params import build, load_params
+from dexlite_core.pipeline.train import TrainInputs, run
 
 
 def settings(params) -> TrainConfig:
@@ -26,7 +26,7 @@ def settings(params) -> TrainConfig:
 
 def main(filtered: str, objects_dir: str, out_dir: str, live_dir: str, metrics_path: str) -> None:
     config = settings(load_params())
-    metrics = train_stage(config, Path(filtered), Path(objects_dir), Path(out_dir), Path(live_dir))
+    metrics = run(config, TrainInputs(Path(filtered), Path(objects_dir)), Path(out_dir), Path(live_dir))
     if int(os.environ.get("RANK", "0")) == 0:
         write_json(metrics_path, metrics)
         print(f"train: {config.steps} steps, final val loss {metrics['val_total']:.4f}, "

@@ -9,7 +9,7 @@ import dexlite_core  # noqa: F401  (first: sets OpenMP's wait policy before torc
 import torch
 
 from dexlite_core.hand.model import HandModel
-from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
+from dexlite_core.pipeline.objects import DatasetSource, ObjectsConfig, run as build_objects
 
 REPO = Path(__file__).resolve().parents[1]
 DGN_SAMPLE = REPO.parent / "shared" / "dexgraspnet-sample"

@@ -16,8 +16,8 @@ def test_export_dexgraspbench(small_objects, tmp_path, capsys):
     import torch
 
     from dexlite_core.conventions import CANONICAL_JOINTS, HandPose
-    from dexlite_core.data.dexgraspbench import from_menagerie, read_grasp_file
     from dexlite_core.data.grasps import GraspTable, write_grasps
+    from dexlite_core.sim.dexgraspbench import from_menagerie, read_grasp_file
 
     pose = HandPose(torch.tensor([[0.0, -0.1, 0.0]] * 2), torch.eye(3).repeat(2, 1, 1),
                     torch.tensor(CANONICAL_JOINTS).repeat(2, 1))

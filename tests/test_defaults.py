@@ -10,7 +10,7 @@ from stage_reads import settings_of, stages
 from dexlite_core.params import load_params
 
 #: Values a stage sets on purpose: evaluate runs its own tests (SimConfig's default is filter.tests).
-STAGE_CHOICES = {"evaluate": {"SimConfig.tests"}}
+STAGE_CHOICES = {"evaluate": {"EvaluateSettings.sim.tests"}}
 
 
 def _default(f: dataclasses.Field):
@@ -49,7 +49,7 @@ def test_params_equal_the_defaults(stage):
 
 
 def test_a_drifted_default_is_caught():
-    from dexlite_core.engine import EngineConfig
+    from dexlite_core.pipeline.engine import EngineConfig
 
     drifted = dataclasses.replace(EngineConfig(), heldout_per_object=16, adapt=dataclasses.replace(
         EngineConfig().adapt, steps=3000))

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from dexlite_core.data.grasps import read_grasps
-from dexlite_core.evaluate import SETS
+from dexlite_core.pipeline.evaluate import SETS
 from pipeline_workspace import dvc
 
 
@@ -29,13 +29,13 @@ def test_curate_stage_writes_grasps_and_metrics(workspace):
 
 def test_curate_with_the_annealed_baseline_presses_its_triples(workspace, tmp_path):
     """curate.optimizer anneal (the baseline): its grasps get the pressed pre-grasp and squeeze."""
-    from dexlite_core.data.curate import CurateConfig, curate
     from dexlite_core.params import build
-    from dexlite_core.squeeze import PressConfig
+    from dexlite_core.pipeline.curate import CurateConfig, CurateInputs, CurateSettings, run
 
     params = yaml.safe_load((workspace / "params.yaml").read_text())["curate"]
     baseline = build(CurateConfig, {"optimizer": "anneal", "optimize": params["optimize"]}, "curate")
-    metrics = curate(baseline, PressConfig(), workspace / "data/objects", workspace / "data/stability", tmp_path)
+    inputs = CurateInputs(workspace / "data/objects", workspace / "data/stability")
+    metrics = run(CurateSettings(baseline), inputs, tmp_path)
     table = read_grasps(tmp_path / "grasps.parquet")
     assert metrics["attempts"] == 16 * 2 and metrics["accepted"] == len(table) > 0 and "pruned" in metrics
     assert not np.isnan(table.pregrasp).any() and not np.isnan(table.squeeze).any()
@@ -145,8 +145,8 @@ def test_refine_adds_a_refiner_that_synthesis_applies(workspace):
 
 
 def run_engine(workspace: Path, config, out: Path) -> dict:
-    """The engine stage's function on the tiny pipeline's outputs, with the library's default stage configs."""
-    from dexlite_core.engine import EngineInputs, StageConfigs, engine_stage
+    """The engine stage's run on the tiny pipeline's outputs, with the library's default stage configs."""
+    from dexlite_core.pipeline.engine import EngineInputs, EngineSettings, StageConfigs, run
     from dexlite_core.model.train import TrainConfig
     from dexlite_core.optimize.postopt import PostOptConfig
     from dexlite_core.sim.runner import SimConfig
@@ -154,11 +154,11 @@ def run_engine(workspace: Path, config, out: Path) -> dict:
     data = workspace / "data"
     inputs = EngineInputs(data / "model/model.pt", data / "filtered/grasps.parquet", data / "objects",
                           data / "stability")
-    return engine_stage(config, StageConfigs(TrainConfig(), PostOptConfig(), SimConfig()), inputs, out)
+    return run(EngineSettings(config, StageConfigs(TrainConfig(), PostOptConfig(), SimConfig())), inputs, out)
 
 
 def test_engine_with_no_rounds_passes_the_model_through(workspace, tmp_path):
-    from dexlite_core.engine import EngineConfig
+    from dexlite_core.pipeline.engine import EngineConfig
 
     assert run_engine(workspace, EngineConfig(rounds=0), tmp_path) == {"rounds": 0}
     assert (tmp_path / "model.pt").read_bytes() == (workspace / "data/model/model.pt").read_bytes()
@@ -168,7 +168,7 @@ def test_engine_with_no_rounds_passes_the_model_through(workspace, tmp_path):
 
 def test_engine_check_needs_objects_of_its_split(workspace, tmp_path):
     """The tiny set has no validation objects: the default check split fails with the fix named."""
-    from dexlite_core.engine import EngineConfig
+    from dexlite_core.pipeline.engine import EngineConfig
 
     with pytest.raises(ValueError, match="engine.check_split val.*val_fraction"):
         run_engine(workspace, EngineConfig(rounds=1), tmp_path)

@@ -186,7 +186,7 @@ def test_report_renders_offline_in_chromium(pipeline, tmp_path):
 
 def test_grasp_exports_to_dexgraspbench(pipeline, can, tmp_path, capsys):
     """With --simulate the folder also gets the table with its verdicts, judged as a --params file says."""
-    from dexlite_core.data.dexgraspbench import read_grasp_file
+    from dexlite_core.sim.dexgraspbench import read_grasp_file
 
     out, params = tmp_path / "dgb", tmp_path / "params.yaml"
     params.write_text("sim:\n  grasp:\n    object:\n      friction: 1.5\n")

@@ -8,7 +8,7 @@ and simulated (lift); each one that passes is a pair (source latent, new conditi
 decoder alone is then fine-tuned on those pairs next to its usual reconstruction (PointNet and
 encoder frozen, so the bank's conditions and latents stay valid), and the held-out objects get
 synth's 32 matches each: raw and post-optimized lift, before and after. The engine's adapt step
-does the same with the engine round's model (dexlite_core/engine.py ``adapt``); this probe
+does the same with the engine round's model (dexlite_core/pipeline/engine.py ``adapt``); this probe
 isolates it on the train stage's model. Needs `make run`'s data; ~8 min on 2 cores. Writes bench/results/cross_reconstruction_probe.json.
 
 With ``--extra-objects N`` it also asks whether pairs on objects the bank does not hold help: the

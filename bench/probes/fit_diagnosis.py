@@ -36,10 +36,10 @@ from dexlite_core.model.encoding import PALM_CENTER, decode_pose, decoded_pose
 from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.network import GraspCVAE
 from dexlite_core.model.train import LossConfig, TrainConfig, reconstruction_errors, train
-from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.objects.store import load_object_set
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
 from dexlite_core.parallel import ParallelConfig
+from dexlite_core.pipeline.objects import DatasetSource, ObjectsConfig, run as build_objects
 from dexlite_core.sim.runner import SimConfig, simulate
 
 CODES = ("proc-box-brick", "proc-cyl-can", "pyb-duck")

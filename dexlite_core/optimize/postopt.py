@@ -1,4 +1,4 @@
-"""Post-optimization: refine network grasps by a short descent; the ``postopt`` stage.
+"""Post-optimization: refine network grasps by a short descent (the ``postopt`` stage runs it on the test objects).
 
 Two methods (``PostOptConfig.method``):
 
@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import astuple, dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from dexlite_core.conventions import HandPose, resolve_device
-from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
+from dexlite_core.data.grasps import GraspTable
 from dexlite_core.energy import EnergyWeights, nearest_contacts, with_energies
 from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.object_set import ObjectSet
-from dexlite_core.objects.store import load_object_set
 from dexlite_core.optimize.anneal import AnnealConfig, anneal
 from dexlite_core.optimize.problem import GraspProblem, GroupRandom
 from dexlite_core.optimize.staged import StagedSchedule, staged_refine
@@ -124,20 +122,3 @@ def lowest_energy_rows(table: GraspTable, energy: np.ndarray, count: Callable[[i
 def keep_lowest_energy(table: GraspTable, energy: np.ndarray, per_group: int) -> GraspTable:
     """The ``per_group`` grasps of lowest ``energy`` (N,) of each (object, scale), ids kept (0: all)."""
     return table if per_group <= 0 else table.select(lowest_energy_rows(table, energy, lambda n: per_group))
-
-
-def postopt_stage(config: PostOptConfig, press: PressConfig, raw_path: Path, objects_dir: Path, all_path: Path,
-                  out_path: Path) -> dict:
-    """Refine every raw grasp (all written to ``all_path``, rows as in the raw table, each with its own
-    pre-grasp and squeeze), then keep the ``keep_per_object`` of lowest energy per object and scale (``out_path``)."""
-    device = resolve_device(config.device)
-    raw = read_grasps(raw_path)
-    objects = load_object_set(objects_dir, sorted(set(raw.object_code)), device=device)
-    hand = HandModel(device=device)
-    result = post_optimize(hand, objects, raw, config, press)
-    kept = keep_lowest_energy(result.table, result.energy, config.keep_per_object)
-    write_grasps(all_path, result.table)
-    write_grasps(out_path, kept)
-    return {"n_refined": len(result.table), "n_grasps": len(kept), "postopt_seconds": result.seconds,
-            "postopt_grasps_per_s": len(result.table) / max(result.seconds, 1e-9),
-            "postopt_ms_per_grasp": 1000 * result.seconds / max(len(result.table), 1)}

@@ -6,7 +6,7 @@ as authored (identity) first, then trimesh's most probable stable poses of the s
 drifted more than ``max_drift`` in XY, tilted more than ``max_tilt_deg`` or sunk through the
 plane. A pair is stable when any orientation passes.
 
-Output under the stage's out directory::
+Output under the stability stage's out directory (:mod:`dexlite_core.pipeline.stability`)::
 
     stability.parquet    one row per object and scale (see STABILITY_SCHEMA)
 """
@@ -21,8 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import trimesh
 
-from dexlite_core.objects.store import read_objects, read_pieces, write_table
-from dexlite_core.parallel import ParallelConfig, parallel_map
+from dexlite_core.objects.store import read_objects, read_pieces
 
 STABILITY_SCHEMA = pa.schema([
     ("object_code", pa.string()),
@@ -248,32 +247,6 @@ def _row(code: str, scale: float, drop: Drop | None, load_error: str | None) -> 
                     tilt_deg=math.nan, reason=load_error)
     return dict(object_code=code, scale=scale, stable=drop.reason is None, quat=drop.quat.tolist(),
                 drift=drop.drift, tilt_deg=drop.tilt_deg, reason=drop.reason)
-
-
-@dataclass(frozen=True)
-class _Tester:
-    """Picklable ``object_stability`` with its config bound, for the process pool."""
-
-    config: StabilityConfig
-    objects_dir: Path
-
-    def __call__(self, item: tuple[str, tuple[float, ...]]) -> list[dict]:
-        return object_stability(self.config, self.objects_dir, *item)
-
-
-def run_stability(config: StabilityConfig, objects_dir: Path, out_dir: Path) -> dict:
-    """Test every object of an objects-stage output at each of its scales, in parallel; writes
-    ``out_dir/stability.parquet`` and returns summary metrics."""
-    table = read_objects(objects_dir).sort_values("object_code")
-    items = [(code, tuple(float(s) for s in scales)) for code, scales in zip(table.object_code, table.scales)]
-    results = parallel_map(_Tester(config, Path(objects_dir)), items, ParallelConfig(n_workers=config.n_workers),
-                           desc="stability")
-    rows = sorted((r for rows in results for r in rows), key=lambda r: (r["object_code"], r["scale"]))
-    write_table(Path(out_dir) / "stability.parquet", rows, STABILITY_SCHEMA)
-    n_stable = sum(r["stable"] for r in rows)
-    kinds = [r["reason"].split(":")[0] for r in rows if r["reason"]]
-    return {"n_pairs": len(rows), "n_stable": n_stable, "stable_rate": n_stable / len(rows) if rows else 0.0,
-            **{f"n_{k}": kinds.count(k) for k in (*REASONS, LOAD_ERROR)}}
 
 
 def read_stability(out_dir: Path) -> pd.DataFrame:

@@ -3,9 +3,9 @@ import pytest
 import torch
 import trimesh
 
-from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.objects.sdf import SdfSpec, exact_signed_distance
 from dexlite_core.objects.store import load_object_set
+from dexlite_core.pipeline.objects import DatasetSource, ObjectsConfig, run as build_objects
 
 
 def test_exact_signed_distance_sign_and_value():

@@ -158,7 +158,7 @@ def test_the_default_filter_runs_the_dgb_like_test_with_each_grasps_own_squeeze(
 
     from dexlite_core.data.grasps import read_grasps, write_grasps
     from dexlite_core.params import load_params
-    from dexlite_core.sim.filter import filter_grasps
+    from dexlite_core.pipeline.filter import FilterInputs, run
 
     config = settings_of(stages()["filter"]["cmd"], load_params(REPO / "params.yaml"))
     assert config.tests == ("dgb",)
@@ -167,7 +167,7 @@ def test_the_default_filter_runs_the_dgb_like_test_with_each_grasps_own_squeeze(
     pre, squeeze = (j.astype(np.float32) for j in Stages(pregrasp_open=0.03, squeeze=0.1).joints(grasps.joints))
     grasps = grasps.with_triple(pre, squeeze)
     write_grasps(tmp_path / "curated.parquet", grasps)
-    metrics = filter_grasps(config, tmp_path / "curated.parquet", dgn_objects, tmp_path / "out")
+    metrics = run(config, FilterInputs(tmp_path / "curated.parquet", dgn_objects), tmp_path / "out")
     sim = DgbSimulator(pieces, solid, 0.08, config.dgb)
     own = [sim.dgb(grasps.wrist_pos[i].astype(float), grasps.wrist_quat[i].astype(float),
                    grasps.joints[i].astype(float), pre[i].astype(float), squeeze[i].astype(float)).success

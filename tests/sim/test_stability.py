@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dexlite_core.objects.pipeline import DatasetSource, ObjectsConfig, build_objects
 from dexlite_core.params import ParamsError, build
-from dexlite_core.sim.stability import (LOAD_ERROR, REASONS, StabilityConfig, object_stability, read_stability,
-                                        run_stability)
+from dexlite_core.pipeline.objects import DatasetSource, ObjectsConfig, run as build_objects
+from dexlite_core.pipeline.stability import StabilityInputs, run as run_stability
+from dexlite_core.sim.stability import LOAD_ERROR, REASONS, StabilityConfig, object_stability, read_stability
 
 UPRIGHT = ("pyb-mug", "proc-box-cube", "proc-box-brick", "proc-cyl-can", "proc-cyl-bottle")
 CODES = (*UPRIGHT, "proc-sphere")
@@ -24,7 +24,7 @@ def objects(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(objects, tmp_path_factory):
     out = tmp_path_factory.mktemp("stability")
-    return out, run_stability(StabilityConfig(), objects, out)
+    return out, run_stability(StabilityConfig(), StabilityInputs(objects), out)
 
 
 def test_upright_objects_rest_standing(run):
@@ -52,7 +52,7 @@ def test_every_pair_has_an_outcome(run):
 
 
 def test_output_is_deterministic(run, objects, tmp_path):
-    run_stability(StabilityConfig(), objects, tmp_path)
+    run_stability(StabilityConfig(), StabilityInputs(objects), tmp_path)
     assert (tmp_path / "stability.parquet").read_bytes() == (run[0] / "stability.parquet").read_bytes()
 
 

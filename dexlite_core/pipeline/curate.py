@@ -13,10 +13,10 @@ from dexlite_core.data.dexgraspnet import DexGraspNetError, read_dexgraspnet_fil
 from dexlite_core.data.grasps import ENERGY_COLUMNS, GraspTable, write_grasps
 from dexlite_core.energy import score_grasps
 from dexlite_core.hand.model import HandModel
-from dexlite_core.objects.pipeline import DatasetSource
 from dexlite_core.objects.store import load_object_set, write_table
 from dexlite_core.optimize.seed import SeedConfig, seed_grasps
 from dexlite_core.optimize.staged import StagedConfig, staged_seed_grasps
+from dexlite_core.pipeline.objects import DatasetSource
 from dexlite_core.sim.stability import stable_groups
 from dexlite_core.squeeze import PressConfig, with_triples
 
@@ -40,6 +40,18 @@ class CurateConfig:
             raise ValueError(f"curate.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
 
 
+@dataclass(frozen=True)
+class CurateSettings:
+    curate: CurateConfig
+    press: PressConfig = field(default_factory=PressConfig)  #: how the annealed optimizer's grasps squeeze
+
+
+@dataclass(frozen=True)
+class CurateInputs:
+    objects_dir: Path  #: the objects stage's output
+    stability_dir: Path  #: the stability stage's output: which objects and scales get grasps
+
+
 def _energy_quantiles(table: GraspTable) -> dict[str, float]:
     out = {}
     for i, name in enumerate(ENERGY_COLUMNS):
@@ -51,11 +63,12 @@ def _energy_quantiles(table: GraspTable) -> dict[str, float]:
     return out
 
 
-def curate(config: CurateConfig, press: PressConfig, objects_dir: Path, stability_dir: Path, out_dir: Path) -> dict:
+def run(settings: CurateSettings, inputs: CurateInputs, out_dir: Path) -> dict:
     """Write ``grasps.parquet`` and ``rejects.parquet`` into ``out_dir``; return metrics. Our optimizers' grasps
     get their own pre-grasp and squeeze (the staged one's from its schedule, the annealed one's pressed with
-    ``press``); a release's keep the fixed ones it was made for."""
-    groups = stable_groups(objects_dir, stability_dir, config.splits)
+    ``settings.press``); a release's keep the fixed ones it was made for."""
+    config, press, objects_dir = settings.curate, settings.press, inputs.objects_dir
+    groups = stable_groups(objects_dir, inputs.stability_dir, config.splits)
     codes = sorted({c for c, _ in groups})
     device = resolve_device((config.staged if config.optimizer == "staged" else config.optimize).device)
     hand = HandModel(device=device)

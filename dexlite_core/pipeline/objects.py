@@ -1,4 +1,5 @@
-"""The ``objects`` stage: build the object set from the catalog or a DexGraspNet release."""
+"""The ``objects`` stage: build the object set from the catalog or a DexGraspNet release. Its inputs are
+no files but the source, :class:`DatasetSource`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,8 +70,8 @@ def dexgraspnet_jobs(root: Path, codes: tuple[str, ...] = ()) -> list[BuildJob]:
             for code in found if not codes or code in codes]
 
 
-def build_objects(config: ObjectsConfig, source: DatasetSource, out_dir: Path) -> dict:
-    """Build every object in parallel, split them, write the tables; returns summary metrics."""
+def run(config: ObjectsConfig, source: DatasetSource, out_dir: Path) -> dict:
+    """Build every object of ``source`` in parallel, split them, write the tables; returns summary metrics."""
     out_dir = Path(out_dir)
     jobs = (catalog_jobs(config.codes) if source.kind == "optimize"
             else dexgraspnet_jobs(Path(source.dexgraspnet_root), config.codes))

@@ -68,6 +68,14 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class EvaluateSettings:
+    evaluate: EvaluateConfig
+    sim: SimConfig  #: with evaluate.tests
+    sample: SampleConfig  #: train_raw samples as the synthesize stage does
+    press: PressConfig  #: the pre-grasp and squeeze of the sets this stage makes (recon, train_raw)
+
+
+@dataclass(frozen=True)
 class EvaluateInputs:
     checkpoint: Path  #: data/refine/model.pt (the data engine's final model with its refiner)
     decoded: Path  #: the synthesize stage's grasps before the refiner
@@ -106,10 +114,10 @@ def table_metrics(table: GraspTable, passed: dict[str, np.ndarray], hand: HandMo
     }
 
 
-def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig, press: PressConfig,
-                   inputs: EvaluateInputs, out_dir: Path) -> dict:
+def run(settings: EvaluateSettings, inputs: EvaluateInputs, out_dir: Path) -> dict:
     """Simulate and measure the seven sets (module docstring); metrics side by side, one dict per set.
-    The sets this stage makes (recon, train_raw) get their own pre-grasp and squeeze (``press``)."""
+    The sets this stage makes (recon, train_raw) get their own pre-grasp and squeeze (``settings.press``)."""
+    config, sim, sample, press = settings.evaluate, settings.sim, settings.sample, settings.press
     device = resolve_device(config.device)
     objects_table = read_objects(inputs.objects_dir)
     split_of = dict(zip(objects_table.object_code, objects_table.split))
@@ -129,7 +137,8 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig,
             "decoded": decoded.select(pick), "raw": raw.select(pick), "postopt_all": refined.select(pick),
             "postopt": read_grasps(inputs.postopt), "dataset": dataset}
     runs = simulate_sets(sets, inputs.objects_dir, sim)  # in SETS order
-    metrics = {name: table_metrics(run.table, run.passed, hand, objects, config, device) for name, run in runs.items()}
+    metrics = {name: table_metrics(simulated.table, simulated.passed, hand, objects, config, device)
+               for name, simulated in runs.items()}
     if config.dgb_max:
         for name, figures in dgb_success(sets, inputs.objects_dir, sim, config.dgb_max, config.seed, hand,
                                          objects).items():
@@ -139,8 +148,8 @@ def evaluate_stage(config: EvaluateConfig, sim: SimConfig, sample: SampleConfig,
     metrics["throughput"] = {"sample_grasps_per_s": synth.get("sample_grasps_per_s", float("nan")),
                              "postopt_grasps_per_s": post.get("postopt_grasps_per_s", float("nan"))}
     out_dir = Path(out_dir)
-    for name, run in runs.items():
-        write_grasps(out_dir / f"{name}_simulated.parquet", run.table)
+    for name, simulated in runs.items():
+        write_grasps(out_dir / f"{name}_simulated.parquet", simulated.table)
     _write_success_by_object(out_dir / "success_by_object.csv", runs, dict(zip(objects_table.object_code,
                                                                                objects_table["shape"])))
     _write_energy_histograms(out_dir, sets)
@@ -160,12 +169,12 @@ def model_sets(checkpoint: Path, objects: ObjectSet, training: GraspTable, known
 def simulate_sets(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig) -> dict[str, SimRun]:
     """One simulation run over all sets (one worker pool, each object's scene compiled once per
     chunk), split back by set."""
-    run = simulate(GraspTable.concat([replace(t, sim=None) for t in sets.values()]), objects_dir, sim,
+    simulated = simulate(GraspTable.concat([replace(t, sim=None) for t in sets.values()]), objects_dir, sim,
                    desc="evaluate: simulating")
     runs, start = {}, 0
     for name, table in sets.items():
         rows = np.arange(start, start + len(table))
-        runs[name] = SimRun(run.table.select(rows), {t: p[rows] for t, p in run.passed.items()})
+        runs[name] = SimRun(simulated.table.select(rows), {t: p[rows] for t, p in simulated.passed.items()})
         start += len(table)
     return runs
 
@@ -177,8 +186,8 @@ def dgb_success(sets: dict[str, GraspTable], objects_dir: Path, sim: SimConfig, 
     subsets = {name: _subset(table, at_most, seed) for name, table in sets.items()}
     runs = simulate_sets(subsets, objects_dir, replace(sim, tests=("dgb",)))
     figures = {}
-    for name, run in runs.items():
-        passed, table = run.passed["dgb"], run.table
+    for name, simulated in runs.items():
+        passed, table = simulated.passed["dgb"], simulated.table
         touching = touches(hand, objects, table.poses(device=objects.device), objects.index_of(list(table.object_code)),
                            torch.as_tensor(table.scale, device=objects.device)).cpu().numpy()
         figures[name] = {"dgb_success": float(passed.mean()) if len(table) else float("nan"), "dgb_n": len(table),
@@ -204,10 +213,10 @@ def _write_success_by_object(path: Path, runs: dict[str, SimRun], shape_of: dict
         writer = csv.writer(f)
         writer.writerow(["object_code", "shape", "stage", "lift_success"])
         for name in ("decoded", "raw", "postopt_all", "postopt"):
-            run = runs[name]
-            for code in sorted(set(run.table.object_code)):
-                mask = run.table.object_code == code
-                writer.writerow([code, shape_of[code], name, f"{run.passed['lift'][mask].mean():.4f}"])
+            simulated = runs[name]
+            for code in sorted(set(simulated.table.object_code)):
+                mask = simulated.table.object_code == code
+                writer.writerow([code, shape_of[code], name, f"{simulated.passed['lift'][mask].mean():.4f}"])
 
 
 def _write_energy_histograms(out_dir: Path, sets: dict[str, GraspTable], bins: int = 20) -> None:

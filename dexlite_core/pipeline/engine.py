@@ -1,4 +1,4 @@
-"""Dex1B's data engine, the ``engine`` stage: rounds of expand -> post-optimize -> filter -> merge -> retrain.
+"""The ``engine`` stage, Dex1B's data engine: rounds of expand -> post-optimize -> filter -> merge -> retrain.
 
 Each round r (1..``rounds``) starts from the previous round's model and training table (round 0:
 the train stage's model and the filter stage's grasps):
@@ -48,13 +48,14 @@ from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, split_rows
 from dexlite_core.model.encoding import encode_pose
 from dexlite_core.model.grasp_model import GraspModel
-from dexlite_core.model.pipeline import train_stage, train_val_rows
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.model.train import AdaptConfig, DecoderRows, TrainConfig, adapt_decoder
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set, read_objects
 from dexlite_core.optimize.postopt import (PostOptConfig, PostOptResult, keep_lowest_energy, lowest_energy_rows,
                                           post_optimize)
+from dexlite_core.pipeline import train as train_stage
+from dexlite_core.pipeline.train import TrainInputs, train_val_rows
 from dexlite_core.seeding import stable_seed
 from dexlite_core.sim.runner import SimConfig, simulate
 from dexlite_core.sim.stability import stable_groups
@@ -67,7 +68,7 @@ class EngineConfig:
     expansions: int = 4  #: decodings per training grasp and round
     temperature: float = 1.0  #: std of the noise added to the posterior mean
     neighbour_fraction: float = 0.5  #: share of decodings moved to one of the 8 nearest network points
-    keep_fraction: float = 0.5  #: share of each (object, scale)'s refined candidates, lowest post-optimization energy, simulated
+    keep_fraction: float = 0.5  #: share of each (object, scale)'s refined candidates, lowest energy first, simulated
     check_split: str = "val"  #: objects of the held-out check: val (unseen in training, so the rounds can be
     #: chosen on it without touching the test objects) or test
     heldout_per_object: int = 32  #: held-out check: pure samples per stable object of check_split and scale
@@ -108,6 +109,12 @@ class StageConfigs:
     synth_temperature: float = 0.0  #: held-out pure samples: the synthesize stage's temperature
 
 
+@dataclass(frozen=True)
+class EngineSettings:
+    engine: EngineConfig
+    stages: StageConfigs
+
+
 def keep_lowest_fraction(table: GraspTable, energy: np.ndarray, fraction: float) -> GraspTable:
     """The ``ceil(fraction * n)`` grasps of lowest ``energy`` (N,) of each (object, scale) of n grasps."""
     if fraction >= 1:
@@ -138,10 +145,10 @@ def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, group
                           batch_size=config.batch_size, seed=stable_seed(config.seed, "engine", "heldout"))
     raw = GraspModel.load(checkpoint, objects.device).synthesize(objects, groups, sample).table
     refined = post_optimized(hand, objects, raw, stages, "engine", "heldout")
-    run = simulate(refined.table, objects_dir, stages.sim, desc="engine: held-out")  # rows as in refined
-    kept = keep_lowest_energy(run.table, refined.energy, config.heldout_keep)
-    return {"heldout_success": float(run.table.sim.success.mean()),
-            "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(run.table)}
+    simulated = simulate(refined.table, objects_dir, stages.sim, desc="engine: held-out")  # rows as in refined
+    kept = keep_lowest_energy(simulated.table, refined.energy, config.heldout_keep)
+    return {"heldout_success": float(simulated.table.sim.success.mean()),
+            "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(simulated.table)}
 
 
 def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, str], hand: HandModel,
@@ -159,20 +166,20 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
     refined = post_optimized(hand, objects, candidates, stages, "engine", r)
     write_grasps(round_dir / "candidates.parquet", refined.table)
     selected = keep_lowest_fraction(refined.table, refined.energy, config.keep_fraction)
-    run = simulate(selected, inputs.objects_dir, stages.sim, desc=f"engine: round {r}")
-    write_grasps(round_dir / "simulated.parquet", run.table)
-    passed = run.table.select(run.table.sim.success)
+    simulated = simulate(selected, inputs.objects_dir, stages.sim, desc=f"engine: round {r}")
+    write_grasps(round_dir / "simulated.parquet", simulated.table)
+    passed = simulated.table.select(simulated.table.sim.success)
     write_grasps(round_dir / "passed.parquet", passed)
     merged = merge(table, passed) if len(passed) else table
     write_grasps(round_dir / "train.parquet", merged)
     expand_seconds = time.perf_counter() - start
     warm = config.retrain_steps > 0
-    trained = train_stage(replace(stages.train, steps=config.retrain_steps) if warm else stages.train,
-                          round_dir / "train.parquet", inputs.objects_dir, round_dir, round_dir / "live",
-                          init=checkpoint if warm else None)
+    trained = train_stage.run(replace(stages.train, steps=config.retrain_steps) if warm else stages.train,
+                              TrainInputs(round_dir / "train.parquet", inputs.objects_dir,
+                                          init=checkpoint if warm else None), round_dir, round_dir / "live")
     figures = {
-        "candidates": len(refined.table), "simulated": len(run.table), "passed": len(passed),
-        "pass_rate": float(run.table.sim.success.mean()) if len(run.table) else 0.0,
+        "candidates": len(refined.table), "simulated": len(simulated.table), "passed": len(passed),
+        "pass_rate": float(simulated.table.sim.success.mean()) if len(simulated.table) else 0.0,
         "training_set_size": len(split_rows(merged, split_of, "train")), "val_total": trained["val_total"],
         "expand_filter_seconds": expand_seconds, "train_seconds": time.perf_counter() - start - expand_seconds,
     }
@@ -202,24 +209,26 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
                           seed=stable_seed(config.seed, "engine", "adapt", r))
     samples = model.synthesize(objects, groups, sample, other_objects_only=True)
     refined = post_optimized(hand, objects, samples.table, stages, "engine", "adapt", r)
-    run = simulate(refined.table, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
-    write_grasps(round_dir / "adapt.parquet", run.table)
-    passed = torch.as_tensor(run.table.sim.success, device=objects.device)
-    figures = {"adapt_transfers": len(run.table), "adapt_pairs": int(passed.sum())}
+    simulated = simulate(refined.table, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
+    write_grasps(round_dir / "adapt.parquet", simulated.table)
+    passed = torch.as_tensor(simulated.table.sim.success, device=objects.device)
+    figures = {"adapt_transfers": len(simulated.table), "adapt_pairs": int(passed.sum())}
     if figures["adapt_pairs"] == 0:
         return figures
     transfers, bank = samples.transfers, model.bank.to(objects.device)
     pairs = DecoderRows(bank.mu[transfers.source[passed]], transfers.condition[passed],
-                        encode_pose(refined.table.poses(device=objects.device).index(passed), transfers.anchor_point[passed]))
+                        encode_pose(refined.table.poses(device=objects.device).index(passed),
+                                    transfers.anchor_point[passed]))
     own = DecoderRows(bank.mu, bank.condition, data.pose)
     adapted = adapt_decoder(model.network, own, pairs, config.adapt, stages.train.loss)
     replace(model, network=adapted).save(checkpoint)
     return figures
 
 
-def engine_stage(config: EngineConfig, stages: StageConfigs, inputs: EngineInputs, out_dir: Path) -> dict:
-    """Run ``config.rounds`` rounds (module docstring); returns the metrics: ``rounds`` and, per round,
+def run(settings: EngineSettings, inputs: EngineInputs, out_dir: Path) -> dict:
+    """Run ``settings.engine.rounds`` rounds (module docstring); returns the metrics: ``rounds`` and, per round,
     ``round_<r>`` figures (round 0: the input model's training-set size and held-out success)."""
+    config, stages = settings.engine, settings.stages
     out_dir = Path(out_dir)
     if config.rounds == 0:
         write_bytes(out_dir / "model.pt", Path(inputs.checkpoint).read_bytes())

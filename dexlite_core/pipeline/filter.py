@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import collections
 import csv
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from dexlite_core.data.files import atomic_path
 from dexlite_core.data.grasps import GraspTable, read_grasps, write_grasps
 from dexlite_core.sim.runner import SimConfig, SimRun, coupling_violation, simulate
+
+
+@dataclass(frozen=True)
+class FilterInputs:
+    curated: Path  #: the curate stage's grasps.parquet
+    objects_dir: Path  #: the objects stage's output
 
 
 def pass_metrics(run: SimRun) -> dict:
@@ -36,24 +41,25 @@ def write_by_object(path: Path, table: GraspTable) -> None:
             writer.writerow([code, float(table.sim.success[table.object_code == code].mean())])
 
 
-def filter_grasps(config: SimConfig, curated: Path, objects_dir: Path, out_dir: Path) -> dict:
+def run(config: SimConfig, inputs: FilterInputs, out_dir: Path) -> dict:
     """Writes ``all.parquet`` (every grasp with its results) and ``grasps.parquet`` (passed)."""
+    curated = inputs.curated
     table = read_grasps(curated)
     violating = coupling_violation(table)
     if config.grasp.coupling and violating > 0.5:
         print(f"filter: warning: {violating:.0%} of the grasps in {curated} break the J0/J1 tendon coupling "
               "(DexGraspNet's do); the coupled hand cannot reach them. To test them as DexGraspNet did, set "
               "sim.grasp.coupling: false")
-    run = simulate(table, objects_dir, config, desc="filter: simulating")
+    simulated = simulate(table, inputs.objects_dir, config, desc="filter: simulating")
     out_dir = Path(out_dir)
-    write_grasps(out_dir / "all.parquet", run.table)
-    passed = run.table.select(run.table.sim.success)
+    write_grasps(out_dir / "all.parquet", simulated.table)
+    passed = simulated.table.select(simulated.table.sim.success)
     if len(passed) == 0:
-        reasons = collections.Counter(run.table.sim.fail_reason).most_common(3)
+        reasons = collections.Counter(simulated.table.sim.fail_reason).most_common(3)
         raise ValueError(f"filter: none of the {len(table)} grasps in {curated} passed {list(config.tests)}; "
                          f"most common failures: {reasons}")
     write_grasps(out_dir / "grasps.parquet", passed)
-    metrics = pass_metrics(run)
+    metrics = pass_metrics(simulated)
     metrics["coupling_violation"] = violating
-    write_by_object(out_dir / "pass_by_object.csv", run.table)
+    write_by_object(out_dir / "pass_by_object.csv", simulated.table)
     return metrics

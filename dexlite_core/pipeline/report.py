@@ -25,9 +25,14 @@ METRIC_ROWS = (("dgb_success", "DexGraspBench-like success (friction 0.6)"), ("d
                ("penetration_max_mm", "penetration, max (mm)"), ("contact_distance_mm", "contact distance (mm)"),
                ("q1", "Q1 (mu 0.6)"), ("h_mean", "joint entropy H mean (nats)"),
                ("pca_top3_share", "variance in 3 principal components"), ("n_grasps", "grasps"))
-#: evaluate.json's sets (dexlite_core.evaluate.SETS) and their column headings.
+#: evaluate.json's sets (dexlite_core.pipeline.evaluate.SETS) and their column headings.
 SET_LABELS = {"recon": "recon (train)", "train_raw": "train raw", "decoded": "decoded (held-out)",
               "raw": "raw (held-out)", "postopt_all": "post-opt all", "postopt": "post-opt kept", "dataset": "dataset"}
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    thumbs_per_object: int = 6  #: PNG renders per held-out object
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,8 @@ def _curves(live: Path) -> go.Figure:
     return fig
 
 
-def build_report(inputs: ReportInputs, out_path: Path, thumbs_per_object: int = 6) -> None:
+def run(config: ReportConfig, inputs: ReportInputs, out_path: Path) -> None:
+    """Write the page to ``out_path`` (one file, reports/index.html); the report has no metrics of its own."""
     metrics = {p.stem: json.loads(p.read_text()) for p in sorted(Path(inputs.metrics_dir).glob("*.json"))}
     evaluation = metrics["evaluate"]
     page = Page("DexLite report")
@@ -142,5 +148,5 @@ def build_report(inputs: ReportInputs, out_path: Path, thumbs_per_object: int = 
     page.paragraph("Orange: the object; blue: the Shadow Hand's visual meshes; red dots: contacts within 5 mm. "
                    "Drag to rotate. Thumbnails: the lowest-energy grasps with their simulation verdicts.")
     _grasp_sections(page, read_grasps(Path(inputs.eval_dir) / "postopt_simulated.parquet"), inputs.objects_dir,
-                    thumbs_per_object)
+                    config.thumbs_per_object)
     write_text(out_path, page.html())

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from dexlite_core.conventions import CANONICAL_JOINTS, JOINT_LOWER, JOINT_UPPER, matrix_to_quat, random_rotations
-from dexlite_core.data.dexgraspbench import (GRASP_KEYS, MENAGERIE_JOINT_NAMES, QPOS_DIM, ExportError,
+from dexlite_core.data.grasps import GraspTable
+from dexlite_core.sim.dexgraspbench import (GRASP_KEYS, MENAGERIE_JOINT_NAMES, QPOS_DIM, ExportError,
                                              export_dexgraspbench, from_menagerie, grasp_path, link_residuals,
                                              menagerie_kinematics, read_grasp_file, read_info, to_menagerie)
-from dexlite_core.data.grasps import GraspTable
 from dexlite_core.sim.dgb import Stages
 
 REPO = Path(__file__).resolve().parents[2]
