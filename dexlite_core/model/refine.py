@@ -32,7 +32,7 @@ OUTPUT_DIM = 3 + 6 + NUM_JOINTS  #: palm-frame translation (cm), rot6d offset, j
 
 @dataclass(frozen=True)
 class RefinerConfig:
-    transfers_per_object: int = 128  #: best matches from the other objects per training object and scale; 0 = off
+    transfers_per_object: int = 64  #: best matches from the other objects per training object and scale; 0 = off
     steps: int = 1000  #: AdamW steps; more overfits the pairs (held-out error rises after ~500-1 000)
     batch_size: int = 256
     lr: float = 1e-3  #: cosine decay to 0

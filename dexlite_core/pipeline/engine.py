@@ -64,7 +64,7 @@ from dexlite_core.squeeze import PressConfig
 
 @dataclass(frozen=True)
 class EngineConfig:
-    rounds: int = 2  #: expand -> post-optimize -> filter -> merge -> retrain rounds; 0 = off (model passed through)
+    rounds: int = 1  #: expand -> post-optimize -> filter -> merge -> retrain rounds; 0 = off (model passed through)
     expansions: int = 4  #: decodings per training grasp and round
     temperature: float = 1.0  #: std of the noise added to the posterior mean
     neighbour_fraction: float = 0.5  #: share of decodings moved to one of the 8 nearest network points
