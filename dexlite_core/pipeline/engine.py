@@ -33,7 +33,6 @@ per round, none with ``rounds`` 0).
 from __future__ import annotations
 
 import csv
-import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,12 +51,12 @@ from dexlite_core.model.sample import SampleConfig
 from dexlite_core.model.train import AdaptConfig, DecoderRows, TrainConfig, adapt_decoder
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.objects.store import load_object_set, read_objects
-from dexlite_core.optimize.postopt import (PostOptConfig, PostOptResult, keep_lowest_energy, lowest_energy_rows,
-                                          post_optimize)
+from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy
 from dexlite_core.pipeline import train as train_stage
+from dexlite_core.pipeline.passers import find_passers
 from dexlite_core.pipeline.train import TrainInputs, train_val_rows
 from dexlite_core.seeding import stable_seed
-from dexlite_core.sim.runner import SimConfig, simulate
+from dexlite_core.sim.runner import SimConfig
 from dexlite_core.sim.stability import stable_groups
 from dexlite_core.squeeze import PressConfig
 
@@ -115,25 +114,11 @@ class EngineSettings:
     stages: StageConfigs
 
 
-def keep_lowest_fraction(table: GraspTable, energy: np.ndarray, fraction: float) -> GraspTable:
-    """The ``ceil(fraction * n)`` grasps of lowest ``energy`` (N,) of each (object, scale) of n grasps."""
-    if fraction >= 1:
-        return table
-    return table.select(lowest_energy_rows(table, energy, lambda n: math.ceil(fraction * n))).sorted()
-
-
 def merge(table: GraspTable, passed: GraspTable) -> GraspTable:
     """``table`` plus ``passed`` (source ``expand``, ids after ``table``'s largest, in row order)."""
     ids = int(table.grasp_id.max()) + 1 + np.arange(len(passed), dtype=np.int64)
     new = replace(passed, grasp_id=ids, source=np.full(len(passed), "expand", dtype=object))
     return GraspTable.concat([table, new]).sorted()
-
-
-def post_optimized(hand: HandModel, objects: ObjectSet, table: GraspTable, stages: StageConfigs,
-                   *seed: str | int) -> PostOptResult:
-    """``table`` post-optimized as the postopt stage does (seeded by ``seed``)."""
-    return post_optimize(hand, objects, table, replace(stages.postopt, seed=stable_seed(stages.postopt.seed, *seed)),
-                         stages.press)
 
 
 def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]],
@@ -144,11 +129,10 @@ def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, group
     sample = SampleConfig(mode="pure", n_per_object=config.heldout_per_object, temperature=stages.synth_temperature,
                           batch_size=config.batch_size, seed=stable_seed(config.seed, "engine", "heldout"))
     raw = GraspModel.load(checkpoint, objects.device).synthesize(objects, groups, sample).table
-    refined = post_optimized(hand, objects, raw, stages, "engine", "heldout")
-    simulated = simulate(refined.table, objects_dir, stages.sim, desc="engine: held-out")  # rows as in refined
-    kept = keep_lowest_energy(simulated.table, refined.energy, config.heldout_keep)
-    return {"heldout_success": float(simulated.table.sim.success.mean()),
-            "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(simulated.table)}
+    found = find_passers(hand, objects, raw, stages, objects_dir, ("engine", "heldout"), "engine: held-out")
+    kept = keep_lowest_energy(found.simulated, found.optimized.energy, config.heldout_keep)  # rows as simulated
+    return {"heldout_success": float(found.passed.mean()),
+            "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(found.simulated)}
 
 
 def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, str], hand: HandModel,
@@ -163,12 +147,11 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
                           neighbour_fraction=config.neighbour_fraction, batch_size=config.batch_size,
                           seed=stable_seed(config.seed, "engine", r))
     candidates = model.expand(data, sample).table
-    refined = post_optimized(hand, objects, candidates, stages, "engine", r)
-    write_grasps(round_dir / "candidates.parquet", refined.table)
-    selected = keep_lowest_fraction(refined.table, refined.energy, config.keep_fraction)
-    simulated = simulate(selected, inputs.objects_dir, stages.sim, desc=f"engine: round {r}")
-    write_grasps(round_dir / "simulated.parquet", simulated.table)
-    passed = simulated.table.select(simulated.table.sim.success)
+    found = find_passers(hand, objects, candidates, stages, inputs.objects_dir, ("engine", r), f"engine: round {r}",
+                         config.keep_fraction)
+    write_grasps(round_dir / "candidates.parquet", found.optimized.table)
+    write_grasps(round_dir / "simulated.parquet", found.simulated)
+    passed = found.simulated.select(found.passed)
     write_grasps(round_dir / "passed.parquet", passed)
     merged = merge(table, passed) if len(passed) else table
     write_grasps(round_dir / "train.parquet", merged)
@@ -178,8 +161,8 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
                               TrainInputs(round_dir / "train.parquet", inputs.objects_dir,
                                           init=checkpoint if warm else None), round_dir, round_dir / "live")
     figures = {
-        "candidates": len(refined.table), "simulated": len(simulated.table), "passed": len(passed),
-        "pass_rate": float(simulated.table.sim.success.mean()) if len(simulated.table) else 0.0,
+        "candidates": len(found.optimized.table), "simulated": len(found.simulated), "passed": len(passed),
+        "pass_rate": float(found.passed.mean()) if len(found.simulated) else 0.0,
         "training_set_size": len(split_rows(merged, split_of, "train")), "val_total": trained["val_total"],
         "expand_filter_seconds": expand_seconds, "train_seconds": time.perf_counter() - start - expand_seconds,
     }
@@ -208,16 +191,16 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
     sample = SampleConfig(mode="pure", n_per_object=config.adapt.transfers_per_object, batch_size=config.batch_size,
                           seed=stable_seed(config.seed, "engine", "adapt", r))
     samples = model.synthesize(objects, groups, sample, other_objects_only=True)
-    refined = post_optimized(hand, objects, samples.table, stages, "engine", "adapt", r)
-    simulated = simulate(refined.table, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
-    write_grasps(round_dir / "adapt.parquet", simulated.table)
-    passed = torch.as_tensor(simulated.table.sim.success, device=objects.device)
-    figures = {"adapt_transfers": len(simulated.table), "adapt_pairs": int(passed.sum())}
+    found = find_passers(hand, objects, samples.table, stages, inputs.objects_dir, ("engine", "adapt", r),
+                         f"engine: round {r}: adapt")
+    write_grasps(round_dir / "adapt.parquet", found.simulated)
+    passed = torch.as_tensor(found.passed, device=objects.device)
+    figures = {"adapt_transfers": len(found.simulated), "adapt_pairs": int(passed.sum())}
     if figures["adapt_pairs"] == 0:
         return figures
     transfers, bank = samples.transfers, model.bank.to(objects.device)
     pairs = DecoderRows(bank.mu[transfers.source[passed]], transfers.condition[passed],
-                        encode_pose(refined.table.poses(device=objects.device).index(passed),
+                        encode_pose(found.optimized.table.poses(device=objects.device).index(passed),
                                     transfers.anchor_point[passed]))
     own = DecoderRows(bank.mu, bank.condition, data.pose)
     adapted = adapt_decoder(model.network, own, pairs, config.adapt, stages.train.loss)
