@@ -90,12 +90,12 @@ def transfer_pairs(model, bank, objects, point_index, groups, sample, couple, ba
     simulated: the pairs (source latent, condition) -> grasp of the transfers that pass lift, also as
     rows at their points, with their source bank rows; and how many transfers there were."""
     moved = synthesize(model, bank, objects, point_index, groups, sample, couple, bank_codes=bank_codes)
-    refined = post_optimize(hand, objects, moved.table, post).table
-    passed = torch.as_tensor(simulate(refined, objects_dir, sim, desc=None).passed["lift"])
+    optimized = post_optimize(hand, objects, moved.table, post).table
+    passed = torch.as_tensor(simulate(optimized, objects_dir, sim, desc=None).passed["lift"])
     t = moved.transfers
     return (DecoderRows(bank.mu[t.source[passed]], t.condition[passed],
-                        encode_pose(refined.poses().index(passed), t.anchor_point[passed])),
-            pair_data(refined, t, passed, objects, point_index), t.source[passed], len(passed))
+                        encode_pose(optimized.poses().index(passed), t.anchor_point[passed])),
+            pair_data(optimized, t, passed, objects, point_index), t.source[passed], len(passed))
 
 
 def pair_data(table: GraspTable, transfers: Transfers, passed: torch.Tensor, objects: ObjectSet,
@@ -164,11 +164,12 @@ def held_out(name: str, model: GraspCVAE, raw: GraspTable, own: DecoderRows, han
     """Lift of the held-out candidates ``raw`` as they are and post-optimized; the training grasps'
     re-decoding error."""
     raw_run = simulate(raw, objects_dir, sim, desc=None)
-    refined_run = simulate(post_optimize(hand, objects, raw, post).table, objects_dir, sim, desc=None)
+    optimized_run = simulate(post_optimize(hand, objects, raw, post).table, objects_dir, sim, desc=None)
     with torch.no_grad():  # network translation is in decimetres
         recon_mm = float((model.decode(own.latent, own.condition)[:, :3] - own.pose[:, :3]).norm(dim=-1).mean()) * 100
     out = {f"{name}_raw_lift": float(raw_run.passed["lift"].mean()),
-           f"{name}_postopt_all_lift": float(refined_run.passed["lift"].mean()), f"{name}_recon_translation_mm": recon_mm}
+           f"{name}_postopt_all_lift": float(optimized_run.passed["lift"].mean()),
+           f"{name}_recon_translation_mm": recon_mm}
     print(f"{name:10s} held-out lift raw {100 * out[f'{name}_raw_lift']:.1f} %, post-optimized "
           f"{100 * out[f'{name}_postopt_all_lift']:.1f} %; training grasps re-decoded within {recon_mm:.2f} mm")
     return out

@@ -24,7 +24,7 @@ the train stage's model and the filter stage's grasps):
 
 Every draw is seeded by round (:func:`dexlite_core.seeding.stable_seed`), so a round re-run gives
 the same bytes. Outputs under ``out_dir``: ``round_<r>/`` with ``candidates.parquet`` (every
-refined candidate), ``simulated.parquet`` (the kept ones with their results), ``passed.parquet``,
+post-optimized candidate), ``simulated.parquet`` (the kept ones with their results), ``passed.parquet``,
 ``train.parquet`` (the merged table), ``adapt.parquet`` (the adapt step's simulated transfers),
 ``model.pt`` and ``live/`` (dvclive logs); ``model.pt``
 (the last round's, or with ``rounds`` 0 the train stage's, byte for byte) and ``rounds.csv`` (one row
@@ -67,7 +67,8 @@ class EngineConfig:
     expansions: int = 4  #: decodings per training grasp and round
     temperature: float = 1.0  #: std of the noise added to the posterior mean
     neighbour_fraction: float = 0.5  #: share of decodings moved to one of the 8 nearest network points
-    keep_fraction: float = 0.5  #: share of each (object, scale)'s refined candidates, lowest energy first, simulated
+    keep_fraction: float = 0.5  #: share of each (object, scale)'s post-optimized candidates, lowest energy first,
+    #: simulated
     check_split: str = "val"  #: objects of the held-out check: val (unseen in training, so the rounds can be
     #: chosen on it without touching the test objects) or test
     heldout_per_object: int = 32  #: held-out check: pure samples per stable object of check_split and scale
@@ -98,7 +99,7 @@ class EngineInputs:
 
 
 @dataclass(frozen=True)
-class StageConfigs:
+class SharedConfigs:
     """The other stages' settings the engine re-uses, as those stages read them."""
 
     train: TrainConfig  #: retraining, as the train stage
@@ -111,7 +112,7 @@ class StageConfigs:
 @dataclass(frozen=True)
 class EngineSettings:
     engine: EngineConfig
-    stages: StageConfigs
+    shared: SharedConfigs
 
 
 def merge(table: GraspTable, passed: GraspTable) -> GraspTable:
@@ -122,21 +123,21 @@ def merge(table: GraspTable, passed: GraspTable) -> GraspTable:
 
 
 def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]],
-                    config: EngineConfig, stages: StageConfigs, objects_dir: Path) -> dict[str, float]:
+                    config: EngineConfig, shared: SharedConfigs, objects_dir: Path) -> dict[str, float]:
     """Pure samples of ``checkpoint`` on ``groups``, post-optimized and simulated: the success of all of
     them and of the ``heldout_keep`` of lowest post-optimization energy per object and scale. Seeds do not depend on the
     round, so every round is measured on the same draws."""
-    sample = SampleConfig(mode="pure", n_per_object=config.heldout_per_object, temperature=stages.synth_temperature,
+    sample = SampleConfig(mode="pure", n_per_object=config.heldout_per_object, temperature=shared.synth_temperature,
                           batch_size=config.batch_size, seed=stable_seed(config.seed, "engine", "heldout"))
     raw = GraspModel.load(checkpoint, objects.device).synthesize(objects, groups, sample).table
-    found = find_passers(hand, objects, raw, stages, objects_dir, ("engine", "heldout"), "engine: held-out")
+    found = find_passers(hand, objects, raw, shared, objects_dir, ("engine", "heldout"), "engine: held-out")
     kept = keep_lowest_energy(found.simulated, found.optimized.energy, config.heldout_keep)  # rows as simulated
     return {"heldout_success": float(found.passed.mean()),
             "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(found.simulated)}
 
 
 def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, str], hand: HandModel,
-              objects: ObjectSet, config: EngineConfig, stages: StageConfigs, inputs: EngineInputs,
+              objects: ObjectSet, config: EngineConfig, shared: SharedConfigs, inputs: EngineInputs,
               round_dir: Path) -> tuple[GraspTable, dict]:
     """Expand ``table``'s training grasps with ``checkpoint``, post-optimize, simulate, merge, retrain into
     ``round_dir/model.pt``; returns the merged table and the round's figures (held-out check excluded)."""
@@ -147,7 +148,7 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
                           neighbour_fraction=config.neighbour_fraction, batch_size=config.batch_size,
                           seed=stable_seed(config.seed, "engine", r))
     candidates = model.expand(data, sample).table
-    found = find_passers(hand, objects, candidates, stages, inputs.objects_dir, ("engine", r), f"engine: round {r}",
+    found = find_passers(hand, objects, candidates, shared, inputs.objects_dir, ("engine", r), f"engine: round {r}",
                          config.keep_fraction)
     write_grasps(round_dir / "candidates.parquet", found.optimized.table)
     write_grasps(round_dir / "simulated.parquet", found.simulated)
@@ -157,7 +158,7 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
     write_grasps(round_dir / "train.parquet", merged)
     expand_seconds = time.perf_counter() - start
     warm = config.retrain_steps > 0
-    trained = train_stage.run(replace(stages.train, steps=config.retrain_steps) if warm else stages.train,
+    trained = train_stage.run(replace(shared.train, steps=config.retrain_steps) if warm else shared.train,
                               TrainInputs(round_dir / "train.parquet", inputs.objects_dir,
                                           init=checkpoint if warm else None), round_dir, round_dir / "live")
     figures = {
@@ -169,13 +170,13 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
     if config.adapt.transfers_per_object > 0:
         start = time.perf_counter()
         bank_rows, _ = train_val_rows(merged, split_of, round_dir / "train.parquet")
-        figures.update(adapt(r, round_dir / "model.pt", bank_rows, hand, objects, config, stages, inputs, round_dir))
+        figures.update(adapt(r, round_dir / "model.pt", bank_rows, hand, objects, config, shared, inputs, round_dir))
         figures["adapt_seconds"] = time.perf_counter() - start
     return merged, figures
 
 
 def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objects: ObjectSet, config: EngineConfig,
-          stages: StageConfigs, inputs: EngineInputs, round_dir: Path) -> dict:
+          shared: SharedConfigs, inputs: EngineInputs, round_dir: Path) -> dict:
     """The decoder of ``checkpoint`` (whose grasp bank holds the rows of ``training``) taught to
     adapt transferred grasps, in place: each training object and scale gets its
     ``transfers_per_object`` best matches from the *other* objects' grasps, as pure synthesis
@@ -191,7 +192,7 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
     sample = SampleConfig(mode="pure", n_per_object=config.adapt.transfers_per_object, batch_size=config.batch_size,
                           seed=stable_seed(config.seed, "engine", "adapt", r))
     samples = model.synthesize(objects, groups, sample, other_objects_only=True)
-    found = find_passers(hand, objects, samples.table, stages, inputs.objects_dir, ("engine", "adapt", r),
+    found = find_passers(hand, objects, samples.table, shared, inputs.objects_dir, ("engine", "adapt", r),
                          f"engine: round {r}: adapt")
     write_grasps(round_dir / "adapt.parquet", found.simulated)
     passed = torch.as_tensor(found.passed, device=objects.device)
@@ -203,7 +204,7 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
                         encode_pose(found.optimized.table.poses(device=objects.device).index(passed),
                                     transfers.anchor_point[passed]))
     own = DecoderRows(bank.mu, bank.condition, data.pose)
-    adapted = adapt_decoder(model.network, own, pairs, config.adapt, stages.train.loss)
+    adapted = adapt_decoder(model.network, own, pairs, config.adapt, shared.train.loss)
     replace(model, network=adapted).save(checkpoint)
     return figures
 
@@ -211,7 +212,7 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
 def run(settings: EngineSettings, inputs: EngineInputs, out_dir: Path) -> dict:
     """Run ``settings.engine.rounds`` rounds (module docstring); returns the metrics: ``rounds`` and, per round,
     ``round_<r>`` figures (round 0: the input model's training-set size and held-out success)."""
-    config, stages = settings.engine, settings.stages
+    config, shared = settings.engine, settings.shared
     out_dir = Path(out_dir)
     if config.rounds == 0:
         write_bytes(out_dir / "model.pt", Path(inputs.checkpoint).read_bytes())
@@ -234,19 +235,20 @@ def run(settings: EngineSettings, inputs: EngineInputs, out_dir: Path) -> dict:
     start = time.perf_counter()
     metrics: dict = {"rounds": config.rounds, "round_0": {
         "training_set_size": len(split_rows(table, split_of, "train")),
-        **heldout_success(inputs.checkpoint, hand, objects, groups, config, stages, inputs.objects_dir),
+        **heldout_success(inputs.checkpoint, hand, objects, groups, config, shared, inputs.objects_dir),
         "heldout_seconds": time.perf_counter() - start}}
     checkpoint = Path(inputs.checkpoint)
     for r in range(1, config.rounds + 1):
         round_dir = out_dir / f"round_{r}"
-        table, figures = run_round(r, checkpoint, table, split_of, hand, objects, config, stages, inputs, round_dir)
+        table, figures = run_round(r, checkpoint, table, split_of, hand, objects, config, shared, inputs, round_dir)
         checkpoint = round_dir / "model.pt"
         start = time.perf_counter()
-        figures.update(heldout_success(checkpoint, hand, objects, groups, config, stages, inputs.objects_dir))
+        figures.update(heldout_success(checkpoint, hand, objects, groups, config, shared, inputs.objects_dir))
         figures["heldout_seconds"] = time.perf_counter() - start
         metrics[f"round_{r}"] = figures
         print(f"engine: round {r}: {figures['passed']}/{figures['simulated']} of {figures['candidates']} candidates "
-              f"passed {list(stages.sim.tests)} ({figures['pass_rate']:.1%}); training set {figures['training_set_size']}; "
+              f"passed {list(shared.sim.tests)} ({figures['pass_rate']:.1%}); "
+              f"training set {figures['training_set_size']}; "
               f"held-out success {figures['heldout_success']:.1%} (kept {figures['heldout_kept_success']:.1%})")
     write_bytes(out_dir / "model.pt", checkpoint.read_bytes())
     _write_rounds_csv(out_dir / "rounds.csv", [metrics[f"round_{r}"] for r in range(config.rounds + 1)])

@@ -28,8 +28,8 @@ class RefineSettings:
     refiner: RefinerConfig
     sample: SampleConfig  #: the synthesize stage's sampler (the check, and what the shipped model samples with)
     postopt: PostOptConfig  #: the postopt stage's descent, on the transfers
-    sim: SimConfig  #: with the filter stage's tests, on the refined transfers
-    press: PressConfig  #: each refined transfer's own pre-grasp and squeeze
+    sim: SimConfig  #: with the filter stage's tests, on the post-optimized transfers
+    press: PressConfig  #: each post-optimized transfer's own pre-grasp and squeeze
 
 
 @dataclass(frozen=True)
