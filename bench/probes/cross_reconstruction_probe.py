@@ -50,7 +50,7 @@ from dexlite_core.model.train import (AdaptConfig, DecoderRows, LossConfig, adap
                                       reconstruction_terms)
 from dexlite_core.objects.catalog import RANDOM_URDF_IDS
 from dexlite_core.objects.store import (OBJECT_SCHEMA, BuildJob, GeometrySpec, build_object, load_object_set,
-                                        read_objects, write_table)
+                                        read_objects, split_of, write_table)
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
 from dexlite_core.params import build, load_params
@@ -191,11 +191,10 @@ def main() -> None:
     grasp_model = GraspModel.load(DATA / "model" / "model.pt")
     model, couple, bank = grasp_model.network, grasp_model.couple_joints, grasp_model.bank
     table = read_grasps(DATA / "filtered" / "grasps.parquet")
-    split_of = dict(zip(*read_objects(DATA / "objects")[["object_code", "split"]].T.values))
     test_groups = stable_groups(DATA / "objects", DATA / "stability", ("test",))
     objects = load_object_set(objects_dir, sorted(set(table.object_code) | {c for c, _ in test_groups} | set(extra)))
     point_index = grasp_model.point_index(objects)
-    train_rows = split_rows(table, split_of, "train")
+    train_rows = split_rows(table, split_of(DATA / "objects"), "train")
     train = grasp_data(train_rows, objects, point_index)
     if len(bank.mu) != len(train):
         sys.exit("data/model/model.pt was not trained on data/filtered's training grasps: run `dvc repro train`")

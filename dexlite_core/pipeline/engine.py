@@ -50,7 +50,7 @@ from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.model.train import AdaptConfig, DecoderRows, TrainConfig, adapt_decoder
 from dexlite_core.objects.object_set import ObjectSet
-from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.objects.store import load_object_set, split_of
 from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy
 from dexlite_core.pipeline import train as train_stage
 from dexlite_core.pipeline.passers import find_passers
@@ -219,28 +219,27 @@ def run(settings: EngineSettings, inputs: EngineInputs, out_dir: Path) -> dict:
         _write_rounds_csv(out_dir / "rounds.csv", [])  # header only: `dvc plots show` still finds the file
         return {"rounds": 0}
     device = resolve_device(config.device)
-    objects_table = read_objects(inputs.objects_dir)
-    split_of = dict(zip(objects_table.object_code, objects_table.split))
+    splits = split_of(inputs.objects_dir)
     table = read_grasps(inputs.filtered)
     try:
         groups = stable_groups(inputs.objects_dir, inputs.stability_dir, (config.check_split,))  # the held-out check
     except ValueError as exc:
         raise ValueError(f"engine.check_split {config.check_split}: {exc} (split val needs objects.val_fraction > 0; "
                          "or set engine.check_split: test)") from exc
-    if len(split_rows(table, split_of, "train")) == 0:
+    if len(split_rows(table, splits, "train")) == 0:
         raise ValueError(f"{inputs.filtered}: no grasps on training objects to expand")
     objects = load_object_set(inputs.objects_dir, sorted(set(table.object_code) | {c for c, _ in groups}),
                               device=device)
     hand = HandModel(device=device)
     start = time.perf_counter()
     metrics: dict = {"rounds": config.rounds, "round_0": {
-        "training_set_size": len(split_rows(table, split_of, "train")),
+        "training_set_size": len(split_rows(table, splits, "train")),
         **heldout_success(inputs.checkpoint, hand, objects, groups, config, shared, inputs.objects_dir),
         "heldout_seconds": time.perf_counter() - start}}
     checkpoint = Path(inputs.checkpoint)
     for r in range(1, config.rounds + 1):
         round_dir = out_dir / f"round_{r}"
-        table, figures = run_round(r, checkpoint, table, split_of, hand, objects, config, shared, inputs, round_dir)
+        table, figures = run_round(r, checkpoint, table, splits, hand, objects, config, shared, inputs, round_dir)
         checkpoint = round_dir / "model.pt"
         start = time.perf_counter()
         figures.update(heldout_success(checkpoint, hand, objects, groups, config, shared, inputs.objects_dir))

@@ -39,7 +39,7 @@ from dexlite_core.model.data import grasp_data, split_rows
 from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.objects.object_set import ObjectSet
-from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.objects.store import load_object_set, read_objects, split_of
 from dexlite_core.sim.runner import SimConfig, SimRun, simulate
 from dexlite_core.squeeze import PressConfig, touches, with_triples
 
@@ -120,8 +120,7 @@ def run(settings: EvaluateSettings, inputs: EvaluateInputs, out_dir: Path) -> di
     config, sim, sample, press = settings.evaluate, settings.sim, settings.sample, settings.press
     device = resolve_device(config.device)
     objects_table = read_objects(inputs.objects_dir)
-    split_of = dict(zip(objects_table.object_code, objects_table.split))
-    training = split_rows(read_grasps(inputs.dataset), split_of, "train")
+    training = split_rows(read_grasps(inputs.dataset), split_of(inputs.objects_dir), "train")
     raw, optimized, decoded = (read_grasps(p) for p in (inputs.raw, inputs.postopt_all, inputs.decoded))
     for path, table in ((inputs.postopt_all, optimized), (inputs.decoded, decoded)):
         if len(table) != len(raw):
