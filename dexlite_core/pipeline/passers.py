@@ -29,6 +29,9 @@ class LoopConfigs(Protocol):
 
 @dataclass(frozen=True)
 class Passers:
+    """What the callers keep: the engine writes both tables, the adapt step and the refiner pair the passers'
+    post-optimized poses with the transfers they came from."""
+
     optimized: PostOptResult  #: every candidate post-optimized, rows as given, with its ranking energy
     simulated: GraspTable  #: the kept ones (all with keep_fraction 1, rows as in optimized) with their results
 
