@@ -37,7 +37,7 @@ from dexlite_core.data.grasps import read_grasps  # noqa: E402
 from dexlite_core.model.data import grasp_data, input_point_index, split_rows  # noqa: E402
 from dexlite_core.model.grasp_model import GraspModel  # noqa: E402
 from dexlite_core.model.train import TrainConfig, reconstruction_errors, train  # noqa: E402
-from dexlite_core.objects.store import load_object_set, read_objects  # noqa: E402
+from dexlite_core.objects.store import load_object_set, split_of  # noqa: E402
 from dexlite_core.params import build, load_params  # noqa: E402
 
 
@@ -69,8 +69,8 @@ def main() -> None:
     config = full_config()
     device = resolve_device(config.device)
     table = read_grasps(args.grasps)
-    split_of = dict(zip(*read_objects(args.objects)[["object_code", "split"]].T.values))
-    train_rows, val_rows = split_rows(table, split_of, "train"), split_rows(table, split_of, "val")
+    splits = split_of(args.objects)
+    train_rows, val_rows = split_rows(table, splits, "train"), split_rows(table, splits, "val")
     n_available = len(train_rows)
     if n_available >= config.batch_size:  # every step a full batch: a seeded subset, a multiple of it
         keep = np.random.default_rng(config.seed).permutation(n_available)

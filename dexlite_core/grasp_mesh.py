@@ -1,7 +1,7 @@
 """Grasps for any mesh a user hands us: the library behind ``dexlite grasp``.
 
 The mesh is repaired, normalized and precomputed like a catalog object (in a worker process),
-the trained CVAE samples candidates, post-optimization refines them and keeps the best, and the
+the trained CVAE samples candidates, post-optimization improves them and keeps the best, and the
 simulator may judge them, all with the settings the pipeline used (stored in the checkpoint).
 Poses are in the mesh's frame moved to its bounding-box centre; the table's ``scale`` is the
 object's bounding radius x 1.03 (the catalog's convention; the centre is reported).

@@ -15,16 +15,16 @@ from _press import press_config
 from dexlite_core.data.files import write_json
 from dexlite_core.model.train import TrainConfig
 from dexlite_core.params import build, load_params
-from dexlite_core.pipeline.engine import EngineConfig, EngineInputs, EngineSettings, StageConfigs, run
+from dexlite_core.pipeline.engine import EngineConfig, EngineInputs, EngineSettings, SharedConfigs, run
 
 
 def settings(params) -> EngineSettings:
     train = dict(params["train"])
     train.pop("launcher", None)  # the engine retrains in this process
-    stages = StageConfigs(train=build(TrainConfig, train, "train"), postopt=descent_config(params),
+    shared = SharedConfigs(train=build(TrainConfig, train, "train"), postopt=descent_config(params),
                           sim=sim_config(params, params["filter"]["tests"]), press=press_config(params),
                           synth_temperature=float(params["synth"]["temperature"]))
-    return EngineSettings(build(EngineConfig, params["engine"], "engine"), stages)
+    return EngineSettings(build(EngineConfig, params["engine"], "engine"), shared)
 
 
 def main(checkpoint, filtered, objects_dir, stability_dir, out_dir, metrics_path) -> None:

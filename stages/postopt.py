@@ -24,7 +24,7 @@ def main(raw_path, objects_dir, all_path, out_path, metrics_path) -> None:
     config = settings(load_params())
     metrics = run(config, PostOptInputs(Path(raw_path), Path(objects_dir)), Path(all_path), Path(out_path))
     write_json(metrics_path, metrics)
-    print(f"postopt ({config.postopt.method}): {metrics['n_refined']} grasps refined in "
+    print(f"postopt ({config.postopt.method}): {metrics['n_refined']} grasps post-optimized in "
           f"{metrics['postopt_seconds']:.1f} s ({metrics['postopt_ms_per_grasp']:.1f} ms per grasp), "
           f"{metrics['n_grasps']} kept")
 

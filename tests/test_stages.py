@@ -74,11 +74,11 @@ def test_train_synthesize_postopt_evaluate(workspace):
     assert (workspace / "data/model/model.pt").exists()
     assert (workspace / "data/train_live/plots/metrics/train/total.tsv").exists()
     raw = read_grasps(workspace / "data/synth/raw.parquet")
-    refined = read_grasps(workspace / "data/synth/postopt_all.parquet")
+    optimized = read_grasps(workspace / "data/synth/postopt_all.parquet")
     post = read_grasps(workspace / "data/synth/postopt.parquet")
-    assert set(raw.source) == {"cvae"} and set(post.source) == set(refined.source) == {"postopt"}
-    # post-optimization refines every candidate (postopt_all) and keeps the best of each object and scale
-    assert list(zip(refined.object_code, refined.grasp_id)) == list(zip(raw.object_code, raw.grasp_id))
+    assert set(raw.source) == {"cvae"} and set(post.source) == set(optimized.source) == {"postopt"}
+    # post-optimization changes every candidate (postopt_all) and keeps the best of each object and scale
+    assert list(zip(optimized.object_code, optimized.grasp_id)) == list(zip(raw.object_code, raw.grasp_id))
     assert 0 < len(post) < len(raw)
     assert set(zip(post.object_code, post.grasp_id)) <= set(zip(raw.object_code, raw.grasp_id))
 
@@ -146,7 +146,7 @@ def test_refine_adds_a_refiner_that_synthesis_applies(workspace):
 
 def run_engine(workspace: Path, config, out: Path) -> dict:
     """The engine stage's run on the tiny pipeline's outputs, with the library's default stage configs."""
-    from dexlite_core.pipeline.engine import EngineInputs, EngineSettings, StageConfigs, run
+    from dexlite_core.pipeline.engine import EngineInputs, EngineSettings, SharedConfigs, run
     from dexlite_core.model.train import TrainConfig
     from dexlite_core.optimize.postopt import PostOptConfig
     from dexlite_core.sim.runner import SimConfig
@@ -154,7 +154,7 @@ def run_engine(workspace: Path, config, out: Path) -> dict:
     data = workspace / "data"
     inputs = EngineInputs(data / "model/model.pt", data / "filtered/grasps.parquet", data / "objects",
                           data / "stability")
-    return run(EngineSettings(config, StageConfigs(TrainConfig(), PostOptConfig(), SimConfig())), inputs, out)
+    return run(EngineSettings(config, SharedConfigs(TrainConfig(), PostOptConfig(), SimConfig())), inputs, out)
 
 
 def test_engine_with_no_rounds_passes_the_model_through(workspace, tmp_path):

@@ -50,7 +50,7 @@ from dexlite_core.model.train import (AdaptConfig, DecoderRows, LossConfig, adap
                                       reconstruction_terms)
 from dexlite_core.objects.catalog import RANDOM_URDF_IDS
 from dexlite_core.objects.store import (OBJECT_SCHEMA, BuildJob, GeometrySpec, build_object, load_object_set,
-                                        read_objects, write_table)
+                                        read_objects, split_of, write_table)
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
 from dexlite_core.params import build, load_params
@@ -90,12 +90,12 @@ def transfer_pairs(model, bank, objects, point_index, groups, sample, couple, ba
     simulated: the pairs (source latent, condition) -> grasp of the transfers that pass lift, also as
     rows at their points, with their source bank rows; and how many transfers there were."""
     moved = synthesize(model, bank, objects, point_index, groups, sample, couple, bank_codes=bank_codes)
-    refined = post_optimize(hand, objects, moved.table, post).table
-    passed = torch.as_tensor(simulate(refined, objects_dir, sim, desc=None).passed["lift"])
+    optimized = post_optimize(hand, objects, moved.table, post).table
+    passed = torch.as_tensor(simulate(optimized, objects_dir, sim, desc=None).passed["lift"])
     t = moved.transfers
     return (DecoderRows(bank.mu[t.source[passed]], t.condition[passed],
-                        encode_pose(refined.poses().index(passed), t.anchor_point[passed])),
-            pair_data(refined, t, passed, objects, point_index), t.source[passed], len(passed))
+                        encode_pose(optimized.poses().index(passed), t.anchor_point[passed])),
+            pair_data(optimized, t, passed, objects, point_index), t.source[passed], len(passed))
 
 
 def pair_data(table: GraspTable, transfers: Transfers, passed: torch.Tensor, objects: ObjectSet,
@@ -164,11 +164,12 @@ def held_out(name: str, model: GraspCVAE, raw: GraspTable, own: DecoderRows, han
     """Lift of the held-out candidates ``raw`` as they are and post-optimized; the training grasps'
     re-decoding error."""
     raw_run = simulate(raw, objects_dir, sim, desc=None)
-    refined_run = simulate(post_optimize(hand, objects, raw, post).table, objects_dir, sim, desc=None)
+    optimized_run = simulate(post_optimize(hand, objects, raw, post).table, objects_dir, sim, desc=None)
     with torch.no_grad():  # network translation is in decimetres
         recon_mm = float((model.decode(own.latent, own.condition)[:, :3] - own.pose[:, :3]).norm(dim=-1).mean()) * 100
     out = {f"{name}_raw_lift": float(raw_run.passed["lift"].mean()),
-           f"{name}_postopt_all_lift": float(refined_run.passed["lift"].mean()), f"{name}_recon_translation_mm": recon_mm}
+           f"{name}_postopt_all_lift": float(optimized_run.passed["lift"].mean()),
+           f"{name}_recon_translation_mm": recon_mm}
     print(f"{name:10s} held-out lift raw {100 * out[f'{name}_raw_lift']:.1f} %, post-optimized "
           f"{100 * out[f'{name}_postopt_all_lift']:.1f} %; training grasps re-decoded within {recon_mm:.2f} mm")
     return out
@@ -190,11 +191,10 @@ def main() -> None:
     grasp_model = GraspModel.load(DATA / "model" / "model.pt")
     model, couple, bank = grasp_model.network, grasp_model.couple_joints, grasp_model.bank
     table = read_grasps(DATA / "filtered" / "grasps.parquet")
-    split_of = dict(zip(*read_objects(DATA / "objects")[["object_code", "split"]].T.values))
     test_groups = stable_groups(DATA / "objects", DATA / "stability", ("test",))
     objects = load_object_set(objects_dir, sorted(set(table.object_code) | {c for c, _ in test_groups} | set(extra)))
     point_index = grasp_model.point_index(objects)
-    train_rows = split_rows(table, split_of, "train")
+    train_rows = split_rows(table, split_of(DATA / "objects"), "train")
     train = grasp_data(train_rows, objects, point_index)
     if len(bank.mu) != len(train):
         sys.exit("data/model/model.pt was not trained on data/filtered's training grasps: run `dvc repro train`")

@@ -32,7 +32,7 @@ from dexlite_core.model.data import anchor_points, distinct_clouds, grasp_data, 
 from dexlite_core.model.encoding import decode_pose, decoded_pose
 from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.sample import best_matches
-from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.objects.store import load_object_set, split_of
 from dexlite_core.params import build, load_params
 from dexlite_core.sim.runner import SimConfig, simulate
 
@@ -62,9 +62,9 @@ def main() -> None:
     grasp_model = GraspModel.load(DATA / "model" / "model.pt")
     model = grasp_model.network
     table = read_grasps(DATA / "filtered" / "grasps.parquet")
-    split_of = dict(zip(*read_objects(DATA / "objects")[["object_code", "split"]].T.values))
     objects = load_object_set(DATA / "objects", sorted(set(table.object_code)))
-    train = grasp_data(split_rows(table, split_of, "train"), objects, input_point_index(objects, grasp_model.n_points))
+    train = grasp_data(split_rows(table, split_of(DATA / "objects"), "train"), objects,
+                       input_point_index(objects, grasp_model.n_points))
     bank = grasp_model.bank
     if len(bank.mu) != len(train):
         sys.exit("data/model/model.pt was not trained on data/filtered's training grasps: run `dvc repro train`")

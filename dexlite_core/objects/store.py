@@ -157,6 +157,13 @@ def read_objects(root: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def split_of(root: Path) -> dict[str, str]:
+    """Object code -> its split (train, val or test) in the objects table under ``root``: which objects a stage
+    may train on, check on or report."""
+    table = read_objects(root)
+    return dict(zip(table.object_code, table.split))
+
+
 def load_geometry(root: Path, code: str, extent: float) -> ObjectGeometry:
     folder = Path(root) / code
     cloud = np.load(folder / "cloud.npy", allow_pickle=False)

@@ -1,8 +1,8 @@
-"""Post-optimization: refine network grasps by a short descent (the ``postopt`` stage runs it on the test objects).
+"""Post-optimization: network grasps improved by a short descent (the ``postopt`` stage runs it on the test objects).
 
 Two methods (``PostOptConfig.method``):
 
-- ``staged``: BODex's staged schedule on the friction-cone QP energy (:func:`optimize.staged.staged_refine`)
+- ``staged``: BODex's staged schedule on the friction-cone QP energy (:func:`optimize.staged.staged_post_optimize`)
   from each grasp's pose: every grasp gets its own pre-grasp and squeeze from the schedule, and its
   energy is the QP stage's at the grasp;
 - ``anneal`` (the baseline): the seed optimizer's E_post descent at temperature 0 (only improvements
@@ -27,7 +27,7 @@ from dexlite_core.hand.model import HandModel
 from dexlite_core.objects.object_set import ObjectSet
 from dexlite_core.optimize.anneal import AnnealConfig, anneal
 from dexlite_core.optimize.problem import GraspProblem, GroupRandom
-from dexlite_core.optimize.staged import StagedSchedule, staged_refine
+from dexlite_core.optimize.staged import StagedSchedule, staged_post_optimize
 from dexlite_core.seeding import deterministic_torch, stable_seed
 from dexlite_core.squeeze import PressConfig, with_triples
 
@@ -61,7 +61,7 @@ class PostOptConfig:
 
 @dataclass(frozen=True)
 class PostOptResult:
-    table: GraspTable  #: refined grasps (source "postopt", rows and ids as given), energies filled, each
+    table: GraspTable  #: post-optimized grasps (source "postopt", rows and ids as given), energies filled, each
     #: with its own pre-grasp and squeeze
     energy: np.ndarray  #: (N,) the method's energy of each grasp: lower is better (keep_lowest_energy)
     seconds: float
@@ -78,17 +78,18 @@ def _group_random(part: GraspTable, seed: int, device) -> GroupRandom:
 
 def post_optimize(hand: HandModel, objects: ObjectSet, table: GraspTable, config: PostOptConfig,
                   press: PressConfig) -> PostOptResult:
-    """Refine every grasp of ``table`` (rows kept in order, ids kept) by ``config.method``; ``press``
+    """Post-optimize every grasp of ``table`` (rows kept in order, ids kept) by ``config.method``; ``press``
     makes the anneal's pre-grasps and squeezes."""
     deterministic_torch()
     start = time.perf_counter()
     if config.method == "staged":
-        refined, energy = staged_refine(hand, objects, table, config.staged, config.couple_joints, config.batch_size)
-        refined = with_energies(refined, hand, objects, objects.device)
+        optimized, energy = staged_post_optimize(hand, objects, table, config.staged, config.couple_joints,
+                                                 config.batch_size)
+        optimized = with_energies(optimized, hand, objects, objects.device)
     else:
-        refined = with_triples(_anneal(hand, objects, table, config), hand, objects, press)
-        energy = np.nan_to_num(refined.energies, nan=np.inf) @ np.array(astuple(config.weights))
-    return PostOptResult(refined, energy, time.perf_counter() - start)
+        optimized = with_triples(_anneal(hand, objects, table, config), hand, objects, press)
+        energy = np.nan_to_num(optimized.energies, nan=np.inf) @ np.array(astuple(config.weights))
+    return PostOptResult(optimized, energy, time.perf_counter() - start)
 
 
 def _anneal(hand: HandModel, objects: ObjectSet, table: GraspTable, config: PostOptConfig) -> GraspTable:

@@ -370,7 +370,7 @@ def _grasp_energy(batch: _Batch, index: Tensor, grasp: Tensor) -> Tensor:
     return c.weights.qp * qp + c.weights.dis * d.abs().sum(-1) + _hand_energy(batch, pose, frames)
 
 
-def staged_refine(hand: HandModel, objects: ObjectSet, table: GraspTable, schedule: StagedSchedule,
+def staged_post_optimize(hand: HandModel, objects: ObjectSet, table: GraspTable, schedule: StagedSchedule,
                   couple_joints: bool = True, batch_size: int = 2048) -> tuple[GraspTable, np.ndarray]:
     """Every grasp of ``table`` run through stages 1-3 from its own pose (rows and ids kept, nothing
     pruned or rejected), with its own pre-grasp and squeeze, and its energy at the grasp (N,)
@@ -385,9 +385,9 @@ def staged_refine(hand: HandModel, objects: ObjectSet, table: GraspTable, schedu
         _, batch, index, pre, grasp = _schedule(batch, part.poses(device=device).to_vector(), math.inf,
                                                 lambda _: None)
         pre_joints, squeeze = _triples(batch, pre, grasp)
-        refined = GraspTable.from_poses(part.object_code, part.scale, part.grasp_id, "postopt",
+        optimized = GraspTable.from_poses(part.object_code, part.scale, part.grasp_id, "postopt",
                                         HandPose.from_vector(grasp).to("cpu"))
-        tables.append(refined.with_triple(pre_joints.cpu().numpy(), squeeze.cpu().numpy()))
+        tables.append(optimized.with_triple(pre_joints.cpu().numpy(), squeeze.cpu().numpy()))
         energies.append(_grasp_energy(batch, index, grasp).cpu().numpy())
     return GraspTable.concat(tables), np.concatenate(energies)
 

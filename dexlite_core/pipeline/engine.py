@@ -24,7 +24,7 @@ the train stage's model and the filter stage's grasps):
 
 Every draw is seeded by round (:func:`dexlite_core.seeding.stable_seed`), so a round re-run gives
 the same bytes. Outputs under ``out_dir``: ``round_<r>/`` with ``candidates.parquet`` (every
-refined candidate), ``simulated.parquet`` (the kept ones with their results), ``passed.parquet``,
+post-optimized candidate), ``simulated.parquet`` (the kept ones with their results), ``passed.parquet``,
 ``train.parquet`` (the merged table), ``adapt.parquet`` (the adapt step's simulated transfers),
 ``model.pt`` and ``live/`` (dvclive logs); ``model.pt``
 (the last round's, or with ``rounds`` 0 the train stage's, byte for byte) and ``rounds.csv`` (one row
@@ -33,7 +33,6 @@ per round, none with ``rounds`` 0).
 from __future__ import annotations
 
 import csv
-import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,13 +50,13 @@ from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.model.train import AdaptConfig, DecoderRows, TrainConfig, adapt_decoder
 from dexlite_core.objects.object_set import ObjectSet
-from dexlite_core.objects.store import load_object_set, read_objects
-from dexlite_core.optimize.postopt import (PostOptConfig, PostOptResult, keep_lowest_energy, lowest_energy_rows,
-                                          post_optimize)
+from dexlite_core.objects.store import load_object_set, split_of
+from dexlite_core.optimize.postopt import PostOptConfig, keep_lowest_energy
 from dexlite_core.pipeline import train as train_stage
+from dexlite_core.pipeline.passers import find_passers
 from dexlite_core.pipeline.train import TrainInputs, train_val_rows
 from dexlite_core.seeding import stable_seed
-from dexlite_core.sim.runner import SimConfig, simulate
+from dexlite_core.sim.runner import SimConfig
 from dexlite_core.sim.stability import stable_groups
 from dexlite_core.squeeze import PressConfig
 
@@ -68,7 +67,8 @@ class EngineConfig:
     expansions: int = 4  #: decodings per training grasp and round
     temperature: float = 1.0  #: std of the noise added to the posterior mean
     neighbour_fraction: float = 0.5  #: share of decodings moved to one of the 8 nearest network points
-    keep_fraction: float = 0.5  #: share of each (object, scale)'s refined candidates, lowest energy first, simulated
+    keep_fraction: float = 0.5  #: share of each (object, scale)'s post-optimized candidates, lowest energy first,
+    #: simulated
     check_split: str = "val"  #: objects of the held-out check: val (unseen in training, so the rounds can be
     #: chosen on it without touching the test objects) or test
     heldout_per_object: int = 32  #: held-out check: pure samples per stable object of check_split and scale
@@ -99,7 +99,7 @@ class EngineInputs:
 
 
 @dataclass(frozen=True)
-class StageConfigs:
+class SharedConfigs:
     """The other stages' settings the engine re-uses, as those stages read them."""
 
     train: TrainConfig  #: retraining, as the train stage
@@ -112,14 +112,7 @@ class StageConfigs:
 @dataclass(frozen=True)
 class EngineSettings:
     engine: EngineConfig
-    stages: StageConfigs
-
-
-def keep_lowest_fraction(table: GraspTable, energy: np.ndarray, fraction: float) -> GraspTable:
-    """The ``ceil(fraction * n)`` grasps of lowest ``energy`` (N,) of each (object, scale) of n grasps."""
-    if fraction >= 1:
-        return table
-    return table.select(lowest_energy_rows(table, energy, lambda n: math.ceil(fraction * n))).sorted()
+    shared: SharedConfigs
 
 
 def merge(table: GraspTable, passed: GraspTable) -> GraspTable:
@@ -129,30 +122,22 @@ def merge(table: GraspTable, passed: GraspTable) -> GraspTable:
     return GraspTable.concat([table, new]).sorted()
 
 
-def post_optimized(hand: HandModel, objects: ObjectSet, table: GraspTable, stages: StageConfigs,
-                   *seed: str | int) -> PostOptResult:
-    """``table`` post-optimized as the postopt stage does (seeded by ``seed``)."""
-    return post_optimize(hand, objects, table, replace(stages.postopt, seed=stable_seed(stages.postopt.seed, *seed)),
-                         stages.press)
-
-
 def heldout_success(checkpoint: Path, hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]],
-                    config: EngineConfig, stages: StageConfigs, objects_dir: Path) -> dict[str, float]:
+                    config: EngineConfig, shared: SharedConfigs, objects_dir: Path) -> dict[str, float]:
     """Pure samples of ``checkpoint`` on ``groups``, post-optimized and simulated: the success of all of
     them and of the ``heldout_keep`` of lowest post-optimization energy per object and scale. Seeds do not depend on the
     round, so every round is measured on the same draws."""
-    sample = SampleConfig(mode="pure", n_per_object=config.heldout_per_object, temperature=stages.synth_temperature,
+    sample = SampleConfig(mode="pure", n_per_object=config.heldout_per_object, temperature=shared.synth_temperature,
                           batch_size=config.batch_size, seed=stable_seed(config.seed, "engine", "heldout"))
     raw = GraspModel.load(checkpoint, objects.device).synthesize(objects, groups, sample).table
-    refined = post_optimized(hand, objects, raw, stages, "engine", "heldout")
-    simulated = simulate(refined.table, objects_dir, stages.sim, desc="engine: held-out")  # rows as in refined
-    kept = keep_lowest_energy(simulated.table, refined.energy, config.heldout_keep)
-    return {"heldout_success": float(simulated.table.sim.success.mean()),
-            "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(simulated.table)}
+    found = find_passers(hand, objects, raw, shared, objects_dir, ("engine", "heldout"), "engine: held-out")
+    kept = keep_lowest_energy(found.simulated, found.optimized.energy, config.heldout_keep)  # rows as simulated
+    return {"heldout_success": float(found.passed.mean()),
+            "heldout_kept_success": float(kept.sim.success.mean()), "heldout_n": len(found.simulated)}
 
 
 def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, str], hand: HandModel,
-              objects: ObjectSet, config: EngineConfig, stages: StageConfigs, inputs: EngineInputs,
+              objects: ObjectSet, config: EngineConfig, shared: SharedConfigs, inputs: EngineInputs,
               round_dir: Path) -> tuple[GraspTable, dict]:
     """Expand ``table``'s training grasps with ``checkpoint``, post-optimize, simulate, merge, retrain into
     ``round_dir/model.pt``; returns the merged table and the round's figures (held-out check excluded)."""
@@ -163,36 +148,35 @@ def run_round(r: int, checkpoint: Path, table: GraspTable, split_of: dict[str, s
                           neighbour_fraction=config.neighbour_fraction, batch_size=config.batch_size,
                           seed=stable_seed(config.seed, "engine", r))
     candidates = model.expand(data, sample).table
-    refined = post_optimized(hand, objects, candidates, stages, "engine", r)
-    write_grasps(round_dir / "candidates.parquet", refined.table)
-    selected = keep_lowest_fraction(refined.table, refined.energy, config.keep_fraction)
-    simulated = simulate(selected, inputs.objects_dir, stages.sim, desc=f"engine: round {r}")
-    write_grasps(round_dir / "simulated.parquet", simulated.table)
-    passed = simulated.table.select(simulated.table.sim.success)
+    found = find_passers(hand, objects, candidates, shared, inputs.objects_dir, ("engine", r), f"engine: round {r}",
+                         config.keep_fraction)
+    write_grasps(round_dir / "candidates.parquet", found.optimized.table)
+    write_grasps(round_dir / "simulated.parquet", found.simulated)
+    passed = found.simulated.select(found.passed)
     write_grasps(round_dir / "passed.parquet", passed)
     merged = merge(table, passed) if len(passed) else table
     write_grasps(round_dir / "train.parquet", merged)
     expand_seconds = time.perf_counter() - start
     warm = config.retrain_steps > 0
-    trained = train_stage.run(replace(stages.train, steps=config.retrain_steps) if warm else stages.train,
+    trained = train_stage.run(replace(shared.train, steps=config.retrain_steps) if warm else shared.train,
                               TrainInputs(round_dir / "train.parquet", inputs.objects_dir,
                                           init=checkpoint if warm else None), round_dir, round_dir / "live")
     figures = {
-        "candidates": len(refined.table), "simulated": len(simulated.table), "passed": len(passed),
-        "pass_rate": float(simulated.table.sim.success.mean()) if len(simulated.table) else 0.0,
+        "candidates": len(found.optimized.table), "simulated": len(found.simulated), "passed": len(passed),
+        "pass_rate": float(found.passed.mean()) if len(found.simulated) else 0.0,
         "training_set_size": len(split_rows(merged, split_of, "train")), "val_total": trained["val_total"],
         "expand_filter_seconds": expand_seconds, "train_seconds": time.perf_counter() - start - expand_seconds,
     }
     if config.adapt.transfers_per_object > 0:
         start = time.perf_counter()
         bank_rows, _ = train_val_rows(merged, split_of, round_dir / "train.parquet")
-        figures.update(adapt(r, round_dir / "model.pt", bank_rows, hand, objects, config, stages, inputs, round_dir))
+        figures.update(adapt(r, round_dir / "model.pt", bank_rows, hand, objects, config, shared, inputs, round_dir))
         figures["adapt_seconds"] = time.perf_counter() - start
     return merged, figures
 
 
 def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objects: ObjectSet, config: EngineConfig,
-          stages: StageConfigs, inputs: EngineInputs, round_dir: Path) -> dict:
+          shared: SharedConfigs, inputs: EngineInputs, round_dir: Path) -> dict:
     """The decoder of ``checkpoint`` (whose grasp bank holds the rows of ``training``) taught to
     adapt transferred grasps, in place: each training object and scale gets its
     ``transfers_per_object`` best matches from the *other* objects' grasps, as pure synthesis
@@ -208,19 +192,19 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
     sample = SampleConfig(mode="pure", n_per_object=config.adapt.transfers_per_object, batch_size=config.batch_size,
                           seed=stable_seed(config.seed, "engine", "adapt", r))
     samples = model.synthesize(objects, groups, sample, other_objects_only=True)
-    refined = post_optimized(hand, objects, samples.table, stages, "engine", "adapt", r)
-    simulated = simulate(refined.table, inputs.objects_dir, stages.sim, desc=f"engine: round {r}: adapt")
-    write_grasps(round_dir / "adapt.parquet", simulated.table)
-    passed = torch.as_tensor(simulated.table.sim.success, device=objects.device)
-    figures = {"adapt_transfers": len(simulated.table), "adapt_pairs": int(passed.sum())}
+    found = find_passers(hand, objects, samples.table, shared, inputs.objects_dir, ("engine", "adapt", r),
+                         f"engine: round {r}: adapt")
+    write_grasps(round_dir / "adapt.parquet", found.simulated)
+    passed = torch.as_tensor(found.passed, device=objects.device)
+    figures = {"adapt_transfers": len(found.simulated), "adapt_pairs": int(passed.sum())}
     if figures["adapt_pairs"] == 0:
         return figures
     transfers, bank = samples.transfers, model.bank.to(objects.device)
     pairs = DecoderRows(bank.mu[transfers.source[passed]], transfers.condition[passed],
-                        encode_pose(refined.table.poses(device=objects.device).index(passed),
+                        encode_pose(found.optimized.table.poses(device=objects.device).index(passed),
                                     transfers.anchor_point[passed]))
     own = DecoderRows(bank.mu, bank.condition, data.pose)
-    adapted = adapt_decoder(model.network, own, pairs, config.adapt, stages.train.loss)
+    adapted = adapt_decoder(model.network, own, pairs, config.adapt, shared.train.loss)
     replace(model, network=adapted).save(checkpoint)
     return figures
 
@@ -228,42 +212,42 @@ def adapt(r: int, checkpoint: Path, training: GraspTable, hand: HandModel, objec
 def run(settings: EngineSettings, inputs: EngineInputs, out_dir: Path) -> dict:
     """Run ``settings.engine.rounds`` rounds (module docstring); returns the metrics: ``rounds`` and, per round,
     ``round_<r>`` figures (round 0: the input model's training-set size and held-out success)."""
-    config, stages = settings.engine, settings.stages
+    config, shared = settings.engine, settings.shared
     out_dir = Path(out_dir)
     if config.rounds == 0:
         write_bytes(out_dir / "model.pt", Path(inputs.checkpoint).read_bytes())
         _write_rounds_csv(out_dir / "rounds.csv", [])  # header only: `dvc plots show` still finds the file
         return {"rounds": 0}
     device = resolve_device(config.device)
-    objects_table = read_objects(inputs.objects_dir)
-    split_of = dict(zip(objects_table.object_code, objects_table.split))
+    splits = split_of(inputs.objects_dir)
     table = read_grasps(inputs.filtered)
     try:
         groups = stable_groups(inputs.objects_dir, inputs.stability_dir, (config.check_split,))  # the held-out check
     except ValueError as exc:
         raise ValueError(f"engine.check_split {config.check_split}: {exc} (split val needs objects.val_fraction > 0; "
                          "or set engine.check_split: test)") from exc
-    if len(split_rows(table, split_of, "train")) == 0:
+    if len(split_rows(table, splits, "train")) == 0:
         raise ValueError(f"{inputs.filtered}: no grasps on training objects to expand")
     objects = load_object_set(inputs.objects_dir, sorted(set(table.object_code) | {c for c, _ in groups}),
                               device=device)
     hand = HandModel(device=device)
     start = time.perf_counter()
     metrics: dict = {"rounds": config.rounds, "round_0": {
-        "training_set_size": len(split_rows(table, split_of, "train")),
-        **heldout_success(inputs.checkpoint, hand, objects, groups, config, stages, inputs.objects_dir),
+        "training_set_size": len(split_rows(table, splits, "train")),
+        **heldout_success(inputs.checkpoint, hand, objects, groups, config, shared, inputs.objects_dir),
         "heldout_seconds": time.perf_counter() - start}}
     checkpoint = Path(inputs.checkpoint)
     for r in range(1, config.rounds + 1):
         round_dir = out_dir / f"round_{r}"
-        table, figures = run_round(r, checkpoint, table, split_of, hand, objects, config, stages, inputs, round_dir)
+        table, figures = run_round(r, checkpoint, table, splits, hand, objects, config, shared, inputs, round_dir)
         checkpoint = round_dir / "model.pt"
         start = time.perf_counter()
-        figures.update(heldout_success(checkpoint, hand, objects, groups, config, stages, inputs.objects_dir))
+        figures.update(heldout_success(checkpoint, hand, objects, groups, config, shared, inputs.objects_dir))
         figures["heldout_seconds"] = time.perf_counter() - start
         metrics[f"round_{r}"] = figures
         print(f"engine: round {r}: {figures['passed']}/{figures['simulated']} of {figures['candidates']} candidates "
-              f"passed {list(stages.sim.tests)} ({figures['pass_rate']:.1%}); training set {figures['training_set_size']}; "
+              f"passed {list(shared.sim.tests)} ({figures['pass_rate']:.1%}); "
+              f"training set {figures['training_set_size']}; "
               f"held-out success {figures['heldout_success']:.1%} (kept {figures['heldout_kept_success']:.1%})")
     write_bytes(out_dir / "model.pt", checkpoint.read_bytes())
     _write_rounds_csv(out_dir / "rounds.csv", [metrics[f"round_{r}"] for r in range(config.rounds + 1)])

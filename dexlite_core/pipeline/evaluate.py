@@ -1,4 +1,4 @@
-"""The ``evaluate`` stage: fit, generalization and refinement, measured side by side in MuJoCo.
+"""The ``evaluate`` stage: fit, generalization and post-optimization, measured side by side in MuJoCo.
 
 Seven sets of grasps, each simulated with the same tests and measured by :func:`table_metrics`:
 
@@ -39,7 +39,7 @@ from dexlite_core.model.data import grasp_data, split_rows
 from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.objects.object_set import ObjectSet
-from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.objects.store import load_object_set, read_objects, split_of
 from dexlite_core.sim.runner import SimConfig, SimRun, simulate
 from dexlite_core.squeeze import PressConfig, touches, with_triples
 
@@ -49,7 +49,7 @@ SETS = ("recon", "train_raw", "decoded", "raw", "postopt_all", "postopt", "datas
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    raw_max: int = 640  #: raw grasps simulated (a seeded random subset when there are more), refined and not
+    raw_max: int = 640  #: raw grasps simulated (a seeded random subset when there are more), post-optimized and not
     dataset_max: int = 400  #: filtered training grasps simulated for the "dataset" set
     recon_max: int = 200  #: of those, grasps re-decoded for the "recon" set
     dgb_max: int = 256  #: grasps of each set (seeded subset) through the DexGraspBench-like test
@@ -80,8 +80,8 @@ class EvaluateInputs:
     checkpoint: Path  #: data/refine/model.pt (the data engine's final model with its refiner)
     decoded: Path  #: the synthesize stage's grasps before the refiner
     raw: Path  #: the synthesize stage's grasps
-    postopt_all: Path  #: every raw grasp refined, rows as in ``raw``
-    postopt: Path  #: the refined grasps kept
+    postopt_all: Path  #: every raw grasp post-optimized, rows as in ``raw``
+    postopt: Path  #: the post-optimized grasps kept
     dataset: Path  #: the filter stage's passed grasps
     objects_dir: Path
     synth_metrics: Path  #: JSON with sample_grasps_per_s
@@ -120,10 +120,9 @@ def run(settings: EvaluateSettings, inputs: EvaluateInputs, out_dir: Path) -> di
     config, sim, sample, press = settings.evaluate, settings.sim, settings.sample, settings.press
     device = resolve_device(config.device)
     objects_table = read_objects(inputs.objects_dir)
-    split_of = dict(zip(objects_table.object_code, objects_table.split))
-    training = split_rows(read_grasps(inputs.dataset), split_of, "train")
-    raw, refined, decoded = (read_grasps(p) for p in (inputs.raw, inputs.postopt_all, inputs.decoded))
-    for path, table in ((inputs.postopt_all, refined), (inputs.decoded, decoded)):
+    training = split_rows(read_grasps(inputs.dataset), split_of(inputs.objects_dir), "train")
+    raw, optimized, decoded = (read_grasps(p) for p in (inputs.raw, inputs.postopt_all, inputs.decoded))
+    for path, table in ((inputs.postopt_all, optimized), (inputs.decoded, decoded)):
         if len(table) != len(raw):
             raise ValueError(f"{path} has {len(table)} rows, {inputs.raw} {len(raw)}: re-run `dvc repro evaluate`")
     objects = load_object_set(inputs.objects_dir, sorted(set(training.object_code) | set(raw.object_code)),
@@ -134,7 +133,7 @@ def run(settings: EvaluateSettings, inputs: EvaluateInputs, out_dir: Path) -> di
     made = model_sets(inputs.checkpoint, objects, training, _subset(dataset, config.recon_max, config.seed),
                       replace(sample, mode="pure", n_per_object=config.train_raw_per_object), device)
     sets = {**{name: with_triples(table, hand, objects, press) for name, table in made.items()},
-            "decoded": decoded.select(pick), "raw": raw.select(pick), "postopt_all": refined.select(pick),
+            "decoded": decoded.select(pick), "raw": raw.select(pick), "postopt_all": optimized.select(pick),
             "postopt": read_grasps(inputs.postopt), "dataset": dataset}
     runs = simulate_sets(sets, inputs.objects_dir, sim)  # in SETS order
     metrics = {name: table_metrics(simulated.table, simulated.passed, hand, objects, config, device)

@@ -25,7 +25,7 @@ class PostOptInputs:
 
 
 def run(settings: PostOptSettings, inputs: PostOptInputs, all_path: Path, out_path: Path) -> dict:
-    """Refine every raw grasp (all written to ``all_path``, rows as in the raw table, each with its own
+    """Post-optimize every raw grasp (all written to ``all_path``, rows as in the raw table, each with its own
     pre-grasp and squeeze), then keep the ``keep_per_object`` of lowest energy per object and scale
     (``out_path``). Two files, not a folder: they sit beside the synthesize stage's in data/synth."""
     config = settings.postopt

@@ -15,7 +15,8 @@ from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.refine import Refinement, RefinerConfig, RefinerPairs, refiner_state, train_refiner
 from dexlite_core.model.sample import SampleConfig
 from dexlite_core.objects.store import load_object_set
-from dexlite_core.optimize.postopt import PostOptConfig, post_optimize
+from dexlite_core.optimize.postopt import PostOptConfig
+from dexlite_core.pipeline.passers import find_passers
 from dexlite_core.seeding import stable_seed
 from dexlite_core.sim.runner import SimConfig, simulate
 from dexlite_core.sim.stability import stable_groups
@@ -27,8 +28,8 @@ class RefineSettings:
     refiner: RefinerConfig
     sample: SampleConfig  #: the synthesize stage's sampler (the check, and what the shipped model samples with)
     postopt: PostOptConfig  #: the postopt stage's descent, on the transfers
-    sim: SimConfig  #: with the filter stage's tests, on the refined transfers
-    press: PressConfig  #: each refined transfer's own pre-grasp and squeeze
+    sim: SimConfig  #: with the filter stage's tests, on the post-optimized transfers
+    press: PressConfig  #: each post-optimized transfer's own pre-grasp and squeeze
 
 
 @dataclass(frozen=True)
@@ -67,22 +68,20 @@ def run(settings: RefineSettings, inputs: RefineInputs, out_dir: Path) -> dict:
     transfers = model.synthesize(objects, train_groups, SampleConfig(n_per_object=config.transfers_per_object,
                                                                      seed=stable_seed(config.seed, "refine")),
                                  other_objects_only=True).table
-    refined = post_optimize(hand, objects, transfers, replace(postopt, seed=stable_seed(postopt.seed, "refine")),
-                            press).table
-    simulated = simulate(refined, objects_dir, sim, desc="refine: pairs")
-    write_grasps(out_dir / "pairs.parquet", simulated.table)
-    passed = simulated.table.sim.success
+    found = find_passers(hand, objects, transfers, settings, objects_dir, ("refine",), "refine: pairs")
+    write_grasps(out_dir / "pairs.parquet", found.simulated)
+    optimized, passed = found.optimized.table, found.passed
     if not passed.any():
-        raise ValueError(f"refine: none of {len(refined)} transfers passed {sim.tests}; set refine.transfers_per_object"
+        raise ValueError(f"refine: none of {len(optimized)} transfers passed {sim.tests}; set refine.transfers_per_object"
                          " to 0 to ship the model without a refiner")
-    start, target = transfers.select(passed), refined.select(passed)
+    start, target = transfers.select(passed), optimized.select(passed)
     pairs = RefinerPairs(start.poses(device=device), target.poses(device=device),
                          objects.index_of(list(start.object_code)), torch.as_tensor(start.scale, device=device))
     refiner, seconds = train_refiner(hand, objects, pairs.with_fixed_points(), config, model.couple_joints)
     replace(model, refiner=refiner_state(refiner, config)).save(out_dir / "model.pt")
     check = {f"check_lift_passes_{p}": lift for p, lift in enumerate(
         _check_passes(model, Refinement(refiner, config.passes, hand), objects, check_groups, sample, objects_dir, sim))}
-    return {"transfers": len(refined), "pairs": len(pairs), "train_seconds": seconds, **check}
+    return {"transfers": len(optimized), "pairs": len(pairs), "train_seconds": seconds, **check}
 
 
 def _check_passes(model: GraspModel, refinement: Refinement, objects, groups, sample: SampleConfig,

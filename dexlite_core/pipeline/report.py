@@ -106,7 +106,7 @@ def run(config: ReportConfig, inputs: ReportInputs, out_path: Path) -> None:
     metrics = {p.stem: json.loads(p.read_text()) for p in sorted(Path(inputs.metrics_dir).glob("*.json"))}
     evaluation = metrics["evaluate"]
     page = Page("DexLite report")
-    page.paragraph("Grasps synthesized for objects the model never saw, refined by post-optimization and judged in "
+    page.paragraph("Grasps synthesized for objects the model never saw, post-optimized and judged in "
                    "MuJoCo. First by the DexGraspBench-like test, the field's benchmark (friction 0.6, gravity off: "
                    "each grasp replayed pre-grasp -> grasp -> its own squeeze, then a 1 N push along +-x, +-y, +-z "
                    "must move the object < 5 cm and turn it < 15 degrees); then by our tests at friction 2.0 (lift: "
@@ -115,8 +115,8 @@ def run(config: ReportConfig, inputs: ReportInputs, out_path: Path) -> None:
     page.heading("Fit, held-out and dataset grasps")
     page.paragraph("Training objects: recon = training grasps encoded and decoded from their posterior mean (does "
                    "the model fit its data?), train raw = pure synthesis. Held-out objects: raw = pure synthesis, "
-                   "post-opt all = the same candidates refined, none dropped, post-opt kept = the lowest-energy ones "
-                   "of each object and scale. Dataset = the filtered training grasps as stored.")
+                   "post-opt all = the same candidates post-optimized, none dropped, post-opt kept = the "
+                   "lowest-energy ones of each object and scale. Dataset = the filtered training grasps as stored.")
     page.table(["metric", *SET_LABELS.values()],
                [[label, *(evaluation[s].get(key, "") for s in SET_LABELS)] for key, label in METRIC_ROWS])
     page.table(["throughput", "grasps/s"], [[k.replace("_", " "), v] for k, v in evaluation["throughput"].items()])

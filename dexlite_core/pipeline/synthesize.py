@@ -12,7 +12,7 @@ from dexlite_core.hand.model import HandModel
 from dexlite_core.model.data import grasp_data, split_rows
 from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.sample import SampleConfig
-from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.objects.store import load_object_set, split_of
 from dexlite_core.sim.stability import stable_groups
 from dexlite_core.squeeze import PressConfig, with_triples
 
@@ -38,15 +38,13 @@ def run(settings: SynthesizeSettings, inputs: SynthesizeInputs, out_path: Path, 
     config, press, objects_dir = settings.sample, settings.press, inputs.objects_dir
     device = resolve_device(config.device)
     model = GraspModel.load(inputs.checkpoint, device)
-    objects_table = read_objects(objects_dir)
-    split_of = dict(zip(objects_table.object_code, objects_table.split))
     hand = HandModel(device=device)
     if config.mode == "pure":
         groups = stable_groups(objects_dir, inputs.stability_dir, ("test",))
         objects = load_object_set(objects_dir, sorted({c for c, _ in groups}), device=device)
         samples = model.synthesize(objects, groups, config)
     else:
-        training = split_rows(read_grasps(inputs.filtered), split_of, "train")
+        training = split_rows(read_grasps(inputs.filtered), split_of(objects_dir), "train")
         objects = load_object_set(objects_dir, sorted(set(training.object_code)), device=device)
         samples = model.expand(grasp_data(training, objects, model.point_index(objects)), config)
     def scored(grasps: GraspTable) -> GraspTable:

@@ -14,7 +14,7 @@ from dexlite_core.data.grasps import GraspTable, read_grasps
 from dexlite_core.model.data import grasp_data, input_point_index, split_rows
 from dexlite_core.model.grasp_model import GraspModel
 from dexlite_core.model.train import TrainConfig, train
-from dexlite_core.objects.store import load_object_set, read_objects
+from dexlite_core.objects.store import load_object_set, split_of
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,7 @@ def run(config: TrainConfig, inputs: TrainInputs, out_dir: Path, live_dir: Path)
         # share, 2 threads took 1.37 s per step and 1 thread 0.09 s (bench/README.md, "CVAE fit").
         torch.set_num_threads(1)
     table = read_grasps(filtered)
-    split_of = dict(zip(*read_objects(objects_dir)[["object_code", "split"]].T.values))
-    train_rows, val_rows = train_val_rows(table, split_of, filtered)
+    train_rows, val_rows = train_val_rows(table, split_of(objects_dir), filtered)
     codes = sorted(set(table.object_code))
     objects = load_object_set(objects_dir, codes, device=device)
     point_index = input_point_index(objects, config.n_points)

@@ -29,7 +29,7 @@ from dexlite_core.conventions import JOINT_SHORT_NAMES, NUM_JOINTS, matrix_to_qu
 from dexlite_core.data.dexgraspnet import DexGraspNetError, load_object_array
 from dexlite_core.data.files import atomic_path, write_json
 from dexlite_core.data.grasps import GraspTable
-from dexlite_core.sim.dgb import Stages, replay_joints
+from dexlite_core.sim.dgb import PregraspSqueeze, replay_joints
 
 # -- the frame mapping ---------------------------------------------------------------------
 # Menagerie's rh_palm is our robot0:palm (same child offsets and axes), but it sits at
@@ -126,7 +126,8 @@ def _write_grasp(path: Path, record: dict) -> None:
         np.save(f, record, allow_pickle=True)  # a pickled dict: what DexGraspBench's np.load(...).item() reads
 
 
-def export_dexgraspbench(table: GraspTable, objects_dir: Path, out_dir: Path, stages: Stages = Stages()) -> ExportSummary:
+def export_dexgraspbench(table: GraspTable, objects_dir: Path, out_dir: Path,
+                         stages: PregraspSqueeze = PregraspSqueeze()) -> ExportSummary:
     """Write ``table``'s grasps and their objects (from ``objects_dir/<code>/``) under ``out_dir``."""
     keys = list(zip(table.object_code.astype(str), np.round(table.scale * 1000).astype(int), table.grasp_id))
     if len(set(keys)) != len(keys):

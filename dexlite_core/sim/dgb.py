@@ -20,7 +20,7 @@ it has moved ``max_displacement`` or turned ``max_rotation_deg`` from where it s
 passes when it holds in all six directions. The replay is deterministic, so it runs once and every
 push starts from a copy of its final state: the same bits as six fresh replays, a quarter less time.
 Pre-grasp and squeeze are each grasp's own where its table has them (:mod:`dexlite_core.squeeze`),
-else the fixed :class:`Stages` (``sim.dgb.stages``); :func:`replay_joints` picks them, for this test
+else the fixed :class:`PregraspSqueeze` (``sim.dgb.stages``); :func:`replay_joints` picks them, for this test
 and the DexGraspBench export alike.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ DGB_DIRECTIONS = np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, 
 
 
 @dataclass(frozen=True)
-class Stages:
+class PregraspSqueeze:
     """How far the closing joints open for the pre-grasp and close past the grasp for the squeeze, the
     palm held still: DexGraspBench replays a grasp as pre-grasp -> grasp -> squeeze. Its kp-5 fingers
     grip with about 5 x squeeze N m, so the squeeze is set for them, not taken from our lift test, whose
@@ -69,7 +69,7 @@ class Stages:
         return pre, squeeze
 
 
-def replay_joints(table: GraspTable, stages: Stages) -> tuple[np.ndarray, np.ndarray]:
+def replay_joints(table: GraspTable, stages: PregraspSqueeze) -> tuple[np.ndarray, np.ndarray]:
     """Pre-grasp and squeeze joints (N, 22) that replay ``table``'s grasps: each grasp's own where it has
     them, the fixed ``stages`` elsewhere (tables without them, such as the DexGraspNet release)."""
     joints = table.joints.astype(np.float64)
@@ -104,7 +104,8 @@ class DgbTestConfig:
     max_displacement: float = 0.05  #: m (its trans_thre)
     max_rotation_deg: float = 15.0  #: its angle_thre
     max_penetration: float = 0.01  #: m, pre-grasp contact depth that fails (its max_pene)
-    stages: Stages = field(default_factory=Stages)  #: pre-grasp and squeeze of grasps that have none of their own
+    #: pre-grasp and squeeze of grasps that have none of their own
+    stages: PregraspSqueeze = field(default_factory=PregraspSqueeze)
 
     def __post_init__(self) -> None:
         if not 1e-4 <= self.timestep <= 0.01:

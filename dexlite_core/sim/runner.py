@@ -10,7 +10,7 @@ from dexlite_core.conventions import COUPLED_PAIRS, COUPLING_J0_COEF, COUPLING_T
 from dexlite_core.data.grasps import GraspTable, SimColumns
 from dexlite_core.objects.store import read_pieces
 from dexlite_core.parallel import ParallelConfig, parallel_map
-from dexlite_core.sim.dgb import DgbSimulator, DgbTestConfig, Stages, replay_joints
+from dexlite_core.sim.dgb import DgbSimulator, DgbTestConfig, PregraspSqueeze, replay_joints
 from dexlite_core.sim.grasp import GraspSimulator, GraspTestConfig, TestOutcome
 
 TESTS = ("lift", "six_dir", "dgb")
@@ -68,7 +68,7 @@ class _Worker:
         return out
 
 
-def _items(table: GraspTable, chunk: int, stages: Stages) -> list[_Item]:
+def _items(table: GraspTable, chunk: int, stages: PregraspSqueeze) -> list[_Item]:
     items = []
     pre, squeeze = replay_joints(table, stages)
     keys = sorted(set(zip(table.object_code, table.scale.tolist())))

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import trimesh
 
-from dexlite_core.objects.store import read_objects, read_pieces
+from dexlite_core.objects.store import read_pieces, split_of
 
 STABILITY_SCHEMA = pa.schema([
     ("object_code", pa.string()),
@@ -257,9 +257,9 @@ def read_stability(out_dir: Path) -> pd.DataFrame:
 
 
 def stable_groups(objects_dir: Path, stability_dir: Path, splits: tuple[str, ...]) -> list[tuple[str, float]]:
-    """(object code, scale) pairs of the given splits that rest stably on a table."""
-    objects_table = read_objects(objects_dir)
-    wanted = {c for c, s in zip(objects_table.object_code, objects_table.split) if s in splits}
+    """(object code, scale) pairs of the given splits that rest stably on a table. It lives here, not beside
+    :func:`dexlite_core.objects.store.split_of`: it reads the stability stage's table, and objects/ is below sim/."""
+    wanted = {c for c, s in split_of(objects_dir).items() if s in splits}
     stability = read_stability(stability_dir)
     groups = sorted((c, float(s)) for c, s, ok in zip(stability.object_code, stability.scale, stability.stable)
                     if ok and c in wanted)

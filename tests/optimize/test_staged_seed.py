@@ -9,7 +9,8 @@ from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER, HandPose
 from dexlite_core.energy import link_contacts
 from dexlite_core.hand.model import FINGERTIP_LINKS, HandModel
 from dexlite_core.objects.store import load_object_set
-from dexlite_core.optimize.staged import StagedConfig, StagedSchedule, StagedThresholds, staged_refine, staged_seed_grasps
+from dexlite_core.optimize.staged import (StagedConfig, StagedSchedule, StagedThresholds, staged_post_optimize,
+                                          staged_seed_grasps)
 
 GROUPS = [("proc-box-brick", 0.07), ("pyb-duck", 0.09)]
 TINY = StagedConfig(n_per_object=24, device="cpu",
@@ -97,16 +98,16 @@ def test_cuda_runs_the_same_code(small_objects, result):
     assert abs(len(table) - len(result.accepted)) <= max(3, len(result.accepted) // 3)  # float paths differ slightly
 
 
-def test_refine_closes_opened_grasps_keeping_rows_with_their_own_triples(hand, objects, result):
+def test_post_optimize_closes_opened_grasps_keeping_rows_with_their_own_triples(hand, objects, result):
     """Post-optimization's path: the schedule from given poses, every row kept in order."""
     table = result.accepted
     opened = replace(table.with_triple(None, None),
                      joints=np.clip(table.joints - 0.3, JOINT_LOWER, JOINT_UPPER).astype(np.float32))
-    refined, energy = staged_refine(hand, objects, opened, TINY.schedule)
-    assert list(refined.grasp_id) == list(table.grasp_id) and set(refined.source) == {"postopt"}
+    optimized, energy = staged_post_optimize(hand, objects, opened, TINY.schedule)
+    assert list(optimized.grasp_id) == list(table.grasp_id) and set(optimized.source) == {"postopt"}
     assert np.isfinite(energy).all() and len(energy) == len(table)
-    assert np.isfinite(refined.pregrasp).all() and np.isfinite(refined.squeeze).all()
+    assert np.isfinite(optimized.pregrasp).all() and np.isfinite(optimized.squeeze).all()
     start = surface_distance(hand, objects, opened, opened.joints)
-    assert np.median(surface_distance(hand, objects, refined, refined.joints)) < 0.5 * np.median(start)
-    again, energy_again = staged_refine(hand, objects, opened, TINY.schedule)
-    assert np.array_equal(again.joints, refined.joints) and np.array_equal(energy, energy_again)
+    assert np.median(surface_distance(hand, objects, optimized, optimized.joints)) < 0.5 * np.median(start)
+    again, energy_again = staged_post_optimize(hand, objects, opened, TINY.schedule)
+    assert np.array_equal(again.joints, optimized.joints) and np.array_equal(energy, energy_again)

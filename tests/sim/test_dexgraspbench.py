@@ -11,7 +11,7 @@ from dexlite_core.data.grasps import GraspTable
 from dexlite_core.sim.dexgraspbench import (GRASP_KEYS, MENAGERIE_JOINT_NAMES, QPOS_DIM, ExportError,
                                              export_dexgraspbench, from_menagerie, grasp_path, link_residuals,
                                              menagerie_kinematics, read_grasp_file, read_info, to_menagerie)
-from dexlite_core.sim.dgb import Stages
+from dexlite_core.sim.dgb import PregraspSqueeze
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL_CATALOG = ("proc-box-brick", "proc-cyl-can", "pyb-duck")  # conftest's small_objects
@@ -55,7 +55,7 @@ def test_mapping_round_trips_exactly():
 
 def test_export_writes_what_dexgraspbench_reads(small_objects, tmp_path):
     table = table_for(list(SMALL_CATALOG))
-    stages = Stages(pregrasp_open=0.05, squeeze=0.075)
+    stages = PregraspSqueeze(pregrasp_open=0.05, squeeze=0.075)
     summary = export_dexgraspbench(table, small_objects, tmp_path, stages)
     assert (summary.grasp_files, summary.objects) == (len(table), len(SMALL_CATALOG))
     pre, squeeze = stages.joints(table.joints.astype(np.float64))
@@ -112,7 +112,7 @@ def test_exported_poses_reproduce_our_links_on_menagerie_hand(small_objects, tmp
     table = table_for(list(SMALL_CATALOG), per_object=4)
     export_dexgraspbench(table, small_objects, tmp_path)
     menagerie = menagerie_kinematics(DGB_HAND)
-    stages = Stages()
+    stages = PregraspSqueeze()
     for name, joints in zip(("pregrasp_qpos", "grasp_qpos", "squeeze_qpos"),
                             (stages.joints(table.joints.astype(np.float64))[0], table.joints,
                              stages.joints(table.joints.astype(np.float64))[1])):
@@ -131,7 +131,7 @@ def test_export_writes_each_grasps_own_pregrasp_and_squeeze(small_objects, tmp_p
     pre, squeeze = np.full((4, 22), np.nan, np.float32), np.full((4, 22), np.nan, np.float32)
     pre[:2] = np.clip(table.joints[:2] - 0.02, JOINT_LOWER, JOINT_UPPER)
     squeeze[:2] = np.clip(table.joints[:2] + 0.03, JOINT_LOWER, JOINT_UPPER)
-    stages = Stages(pregrasp_open=0.05, squeeze=0.075)
+    stages = PregraspSqueeze(pregrasp_open=0.05, squeeze=0.075)
     export_dexgraspbench(table.with_triple(pre, squeeze), small_objects, tmp_path, stages)
     fixed_pre, fixed_squeeze = stages.joints(table.joints.astype(np.float64))
     for i in range(4):

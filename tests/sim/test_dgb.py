@@ -8,7 +8,7 @@ from dexlite_core.conventions import JOINT_LOWER, JOINT_UPPER
 from dexlite_core.data.grasps import GraspTable
 from dexlite_core.params import build, load_params
 from dexlite_core.parallel import ParallelConfig
-from dexlite_core.sim.dgb import DgbSimulator, DgbTestConfig, Stages, replay_joints
+from dexlite_core.sim.dgb import DgbSimulator, DgbTestConfig, PregraspSqueeze, replay_joints
 from dexlite_core.sim.runner import SimConfig, simulate
 
 from conftest import REPO
@@ -49,7 +49,7 @@ def test_scene_has_dexgraspbench_physics(box_sim):
 
 def test_a_grasp_that_misses_fails_and_deep_penetration_is_refused(box_sim):
     joints = (JOINT_LOWER + JOINT_UPPER) / 2
-    pre, squeeze = Stages().joints(joints)
+    pre, squeeze = PregraspSqueeze().joints(joints)
     away = box_sim.dgb(np.array([0.0, 0.5, 0.0]), IDENTITY, joints, pre, squeeze)  # the hand 0.5 m from the box
     assert not away.success and away.reason == "held_0_of_6" and away.obj_disp >= 0.05
     inside = box_sim.dgb(np.zeros(3), IDENTITY, joints, pre, squeeze)  # the palm in the box's middle
@@ -80,7 +80,7 @@ def test_replay_uses_each_grasps_own_pregrasp_and_squeeze_and_the_fixed_stages_e
                        grasp_id=np.arange(n), source=np.array(["optimize"] * n, dtype=object),
                        wrist_pos=np.zeros((n, 3), np.float32), wrist_quat=np.tile(IDENTITY, (n, 1)).astype(np.float32),
                        joints=joints, energies=np.zeros((n, 5), np.float32))
-    stages = Stages()
+    stages = PregraspSqueeze()
     fixed = stages.joints(joints.astype(np.float64))
     assert all(np.array_equal(a, b) for a, b in zip(replay_joints(table, stages), fixed))  # a table without triples
     own_pre, own_squeeze = joints - 0.01, joints + 0.02

@@ -7,7 +7,7 @@ from dexlite_core.data.dexgraspnet import read_dexgraspnet_file
 from dexlite_core.data.grasps import GraspTable
 from dexlite_core.objects.store import read_pieces
 from dexlite_core.parallel import ParallelConfig
-from dexlite_core.sim.dgb import DGB_DIRECTIONS, DgbSimulator, DgbTestConfig, Stages, replay_joints
+from dexlite_core.sim.dgb import DGB_DIRECTIONS, DgbSimulator, DgbTestConfig, PregraspSqueeze, replay_joints
 from dexlite_core.sim.grasp import GraspSimulator, GraspTestConfig
 from dexlite_core.sim.runner import SimConfig, coupling_violation, simulate
 from dexlite_core.sim.validity import opened, validity_rates
@@ -139,7 +139,7 @@ def test_dgb_pushes_from_one_squeezed_state_exactly_as_from_fresh_replays(mug):
     squeezed state: bit for bit what replaying it before every push gives, at a sixth of the replays."""
     pieces, solid, rows = mug
     sim = DgbSimulator(pieces, solid, 0.08, DgbTestConfig())
-    pre, squeeze = replay_joints(rows, Stages())
+    pre, squeeze = replay_joints(rows, PregraspSqueeze())
     outcomes = []
     for i in range(8):
         pose = rows.wrist_pos[i].astype(float), rows.wrist_quat[i].astype(float), rows.joints[i].astype(float)
@@ -164,7 +164,8 @@ def test_the_default_filter_runs_the_dgb_like_test_with_each_grasps_own_squeeze(
     assert config.tests == ("dgb",)
     pieces, solid, rows = mug
     grasps = rows.select(np.arange(6))
-    pre, squeeze = (j.astype(np.float32) for j in Stages(pregrasp_open=0.03, squeeze=0.1).joints(grasps.joints))
+    fixed = PregraspSqueeze(pregrasp_open=0.03, squeeze=0.1)
+    pre, squeeze = (j.astype(np.float32) for j in fixed.joints(grasps.joints))
     grasps = grasps.with_triple(pre, squeeze)
     write_grasps(tmp_path / "curated.parquet", grasps)
     metrics = run(config, FilterInputs(tmp_path / "curated.parquet", dgn_objects), tmp_path / "out")
