@@ -186,6 +186,13 @@ def _contact_geometry(batch: _Batch, frames: LinkFrames, index: Tensor) -> tuple
     return x, d.view(b, k), n.view(b, k, 3)
 
 
+def _surface_qp(batch: _Batch, x: Tensor, d: Tensor, n: Tensor) -> Tensor:
+    """(B,) QP residual of a cold solve with the contacts x (B, K, 3) moved onto the surface (d, n of
+    :func:`_contact_geometry`), pushing along the inward normals."""
+    qp, _ = qp_energy(x - d.unsqueeze(-1) * n, -n, batch.center, batch.half_diagonal, batch.schedule.qp)
+    return qp
+
+
 def _hand_terms(batch: _Batch, pose: HandPose, frames: LinkFrames) -> tuple[Tensor, Tensor, Tensor]:
     """E_pen, E_spen, E_joints (B,) as the shipped energy computes them."""
     p = batch.problem
@@ -261,7 +268,7 @@ def _accepted(batch: _Batch, index: Tensor, pre: Tensor, grasp: Tensor, t: Stage
         pen, spen, joints = _hand_terms(batch, pose, frames)
         ok &= pen < t.pen
         if at_grasp:
-            qp, _ = qp_energy(x - d.unsqueeze(-1) * n, -n, batch.center, batch.half_diagonal, c.qp)
+            qp = _surface_qp(batch, x, d, n)
             ok &= (qp < t.qp) & (d.abs().amax(-1) < t.contact_distance) & (spen < t.spen) & (joints < t.joints)
         else:
             ok &= d.amin(-1) >= c.standoff / 2
@@ -277,13 +284,18 @@ def _triples(batch: _Batch, pre: Tensor, grasp: Tensor) -> tuple[Tensor, Tensor]
     return pre[:, JOINT_SLICE], torch.clamp(2 * joints - pre[:, JOINT_SLICE], lower, upper)
 
 
+def _batch(hand: HandModel, objects: ObjectSet, obj: Tensor, scale: Tensor, couple_joints: bool,
+           schedule: StagedSchedule) -> _Batch:
+    problem = GraspProblem(hand, objects, obj, scale, couple=couple_joints)
+    return _Batch(problem, *_bounding_boxes(objects, obj, scale), schedule)
+
+
 def _start(hand: HandModel, objects: ObjectSet, groups: list[tuple[str, float]], config: StagedConfig,
            device: torch.device) -> tuple[_Batch, Tensor]:
     """The batch and its initial pose vectors, drawn as the shipped seed optimizer draws them."""
     _, obj, scale, pose = batch_starts(objects, groups, config.n_per_object, config.seed, config.init,
                                        config.couple_joints, device)
-    problem = GraspProblem(hand, objects, obj, scale, couple=config.couple_joints)
-    return _Batch(problem, *_bounding_boxes(objects, obj, scale), config.schedule), pose
+    return _batch(hand, objects, obj, scale, config.couple_joints, config.schedule), pose
 
 
 def _schedule(batch: _Batch, vector: Tensor, prune_qp: float, clock: Callable[[str], None]
@@ -296,8 +308,7 @@ def _schedule(batch: _Batch, vector: Tensor, prune_qp: float, clock: Callable[[s
         pose = batch.problem.pose(vector)
         index = _contact_index(batch, pose)
         x, d, normal = _contact_geometry(batch, hand.link_frames(pose), index)
-        surface = x - d.unsqueeze(-1) * normal
-        qp, _ = qp_energy(surface, -normal, batch.center, batch.half_diagonal, config.qp)
+        qp, surface = _surface_qp(batch, x, d, normal), x - d.unsqueeze(-1) * normal
     rows = (qp <= prune_qp).nonzero().squeeze(1)  # the rest would rarely be accepted
     batch, vector, index, surface, normal = (_select(batch, rows), vector[rows], index[rows], surface[rows],
                                              normal[rows])
@@ -366,12 +377,12 @@ def _grasp_energy(batch: _Batch, index: Tensor, grasp: Tensor) -> Tensor:
     c, pose = batch.schedule, batch.problem.pose(grasp)
     frames = batch.problem.hand.link_frames(pose)
     x, d, n = _contact_geometry(batch, frames, index)
-    qp, _ = qp_energy(x - d.unsqueeze(-1) * n, -n, batch.center, batch.half_diagonal, c.qp)
-    return c.weights.qp * qp + c.weights.dis * d.abs().sum(-1) + _hand_energy(batch, pose, frames)
+    return (c.weights.qp * _surface_qp(batch, x, d, n) + c.weights.dis * d.abs().sum(-1)
+            + _hand_energy(batch, pose, frames))
 
 
 def staged_post_optimize(hand: HandModel, objects: ObjectSet, table: GraspTable, schedule: StagedSchedule,
-                  couple_joints: bool = True, batch_size: int = 2048) -> tuple[GraspTable, np.ndarray]:
+                         couple_joints: bool = True, batch_size: int = 2048) -> tuple[GraspTable, np.ndarray]:
     """Every grasp of ``table`` run through stages 1-3 from its own pose (rows and ids kept, nothing
     pruned or rejected), with its own pre-grasp and squeeze, and its energy at the grasp (N,)
     (:func:`_grasp_energy`: lower holds better), on ``objects``' device. No random draws."""
@@ -380,13 +391,11 @@ def staged_post_optimize(hand: HandModel, objects: ObjectSet, table: GraspTable,
     for start in range(0, len(table), batch_size):
         part = table.select(np.arange(start, min(start + batch_size, len(table))))
         obj, scale = objects.index_of(list(part.object_code)), torch.as_tensor(part.scale, device=device)
-        problem = GraspProblem(hand, objects, obj, scale, couple=couple_joints)
-        batch = _Batch(problem, *_bounding_boxes(objects, obj, scale), schedule)
-        _, batch, index, pre, grasp = _schedule(batch, part.poses(device=device).to_vector(), math.inf,
-                                                lambda _: None)
+        batch = _batch(hand, objects, obj, scale, couple_joints, schedule)
+        _, batch, index, pre, grasp = _schedule(batch, part.poses(device=device).to_vector(), math.inf, lambda _: None)
         pre_joints, squeeze = _triples(batch, pre, grasp)
         optimized = GraspTable.from_poses(part.object_code, part.scale, part.grasp_id, "postopt",
-                                        HandPose.from_vector(grasp).to("cpu"))
+                                          HandPose.from_vector(grasp).to("cpu"))
         tables.append(optimized.with_triple(pre_joints.cpu().numpy(), squeeze.cpu().numpy()))
         energies.append(_grasp_energy(batch, index, grasp).cpu().numpy())
     return GraspTable.concat(tables), np.concatenate(energies)
