@@ -67,7 +67,7 @@ class EngineConfig:
     expansions: int = 4  #: decodings per training grasp and round
     temperature: float = 1.0  #: std of the noise added to the posterior mean
     neighbour_fraction: float = 0.5  #: share of decodings moved to one of the 8 nearest network points
-    keep_fraction: float = 0.25  #: share of each (object, scale)'s post-optimized candidates, lowest energy first,
+    keep_fraction: float = 0.5  #: share of each (object, scale)'s post-optimized candidates, lowest energy first,
     #: simulated
     check_split: str = "val"  #: objects of the held-out check: val (unseen in training, so the rounds can be
     #: chosen on it without touching the test objects) or test
